@@ -1,0 +1,3 @@
+from latentscape.cli import main
+
+main()

@@ -1,0 +1,49 @@
+"""Backgrounds: a neutral studio colour and the CC0 HDRIs shipped inside the bpy wheel.
+
+Found without importing bpy, so latents and manifests can name them anywhere.
+"""
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+HDRI_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sunrise", "sunset")
+
+
+@dataclass(frozen=True)
+class Background:
+    name: str
+    kind: str  # "color" or "hdri"
+    rgb: tuple[float, float, float] | None = None  # linear RGB for kind "color"
+    path: str | None = None  # EXR file for kind "hdri"
+    licence: str = "CC0-1.0"
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "kind": self.kind, "licence": self.licence}
+        if self.rgb is not None:
+            d["rgb"] = list(self.rgb)
+        if self.path is not None:
+            d["file"] = Path(self.path).name
+        return d
+
+
+def bpy_hdri_dir() -> Path | None:
+    """The studiolights/world folder of an installed bpy wheel, or None."""
+    spec = importlib.util.find_spec("bpy")
+    if spec is None or spec.origin is None:
+        return None
+    # origin: site-packages/bpy/5.0/scripts/modules/bpy/__init__.py
+    version_dir = Path(spec.origin).parents[3]
+    d = version_dir / "datafiles" / "studiolights" / "world"
+    return d if d.is_dir() else None
+
+
+def default_backgrounds() -> list[Background]:
+    """Index 0 is a neutral grey studio; then the 8 bpy HDRIs in name order."""
+    out = [Background(name="grey", kind="color", rgb=(0.5, 0.5, 0.5))]
+    d = bpy_hdri_dir()
+    for name in HDRI_NAMES:
+        path = str(d / f"{name}.exr") if d is not None else None
+        out.append(Background(name=name, kind="hdri", path=path))
+    return out

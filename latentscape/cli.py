@@ -1,0 +1,103 @@
+"""The `latentscape` command line. Every error is one line on stderr and a non-zero exit."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+import numpy as np
+from tqdm import tqdm
+
+from latentscape.errors import LatentscapeError
+from latentscape.specopts import spec_options
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="latentscape")
+def cli():
+    """Render synthetic image datasets of 3D objects labelled with every generative factor."""
+
+
+@cli.command()
+@spec_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing file.")
+def latents(spec, out, overwrite):
+    """Sample latents only (no images) into one HDF5 file, for inspection and tests."""
+    from latentscape.jobs import write_latents_file
+    path = write_latents_file(spec, Path(out), overwrite, progress=_bar)
+    click.echo(f"wrote {spec.n} latent rows to {path}")
+
+
+@cli.command()
+@click.argument("root", type=click.Path())
+@click.option("--plot", type=click.Path(dir_okay=False), help="Save histograms of every varying latent to this PNG.")
+def info(root, plot):
+    """Summarise a dataset: size, shards, varying and fixed groups, latent ranges."""
+    from latentscape.dataset.info import describe, plot_histograms
+    click.echo(describe(root))
+    if plot:
+        k = plot_histograms(root, plot)
+        click.echo(f"saved {k} histogram(s) to {plot}")
+
+
+@cli.command()
+@click.argument("root", type=click.Path())
+@click.option("--fast", is_flag=True, help="Skip sha256 hashing.")
+def verify(root, fast):
+    """Check a dataset is whole; exit 0 only if no problem is found."""
+    from latentscape.dataset.verify import verify as run_verify
+    problems, s = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
+    for p in problems:
+        click.echo(f"PROBLEM {p}")
+    if problems:
+        click.echo(f"{len(problems)} problem(s) in {root}", err=True)
+        sys.exit(1)
+    click.echo(f"ok: {s['images']} images in {s['shards']} shard(s), {s['bytes'] / 1e6:.1f} MB, "
+               f"indices 0..{s['n'] - 1} complete{'' if fast else ', sha256 verified'}")
+
+
+@cli.command("config")
+@spec_options
+@click.option("--dump", is_flag=True, help="Print the full spec (all defaults filled) as YAML.")
+@click.option("--resolved", is_flag=True, help="Also print the resolved distributions and the spec hash.")
+def config_cmd(spec, dump, resolved):
+    """Show the dataset spec that the given flags and --config describe."""
+    if resolved:
+        import yaml
+        sampler = _sampler(spec)
+        click.echo(yaml.safe_dump({"spec_hash": sampler.spec_hash(), **sampler.resolved()}, sort_keys=False))
+    else:
+        click.echo(spec.to_yaml(), nl=False)
+
+
+def _sampler(spec):
+    from latentscape.assets import default_backgrounds, load_library
+    from latentscape.latents.sampling import LatentSampler
+    return LatentSampler(spec, load_library(spec.library), default_backgrounds())
+
+
+def _bar(it=None, **kw):
+    kw.setdefault("disable", None)  # off when not a terminal
+    return tqdm(it, dynamic_ncols=True, **kw)
+
+
+def main(argv=None):
+    """Entry point: run the CLI, turning library errors into one clear line."""
+    try:
+        cli.main(args=argv, standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except LatentscapeError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+    sys.exit(0)

@@ -1,0 +1,1 @@
+"""HDF5 shards, the manifest, readers and verification (torch only in dataset/torch.py)."""

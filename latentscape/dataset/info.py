@@ -1,0 +1,80 @@
+"""Human summaries of a dataset (`latentscape info`) and histograms of its varying latents."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from latentscape.dataset.reader import DatasetReader
+from latentscape.latents.space import GROUPS, PARAMS
+
+
+def describe(root: str | Path) -> str:
+    """Multi-line summary: size, shards, groups varied / fixed, latent ranges, bytes."""
+    with DatasetReader(root) as r:
+        m = r.manifest
+        lat = r.latents() if r.shards else {}
+    dists = m["resolved"]["distributions"]
+    varying = sorted({PARAMS[k].group for k, d in dists.items() if d["kind"] != "fixed"}, key=GROUPS.index)
+    fixed = [g for g in GROUPS if g not in varying]
+    nbytes = sum(s.get("bytes") or 0 for s in m["shards"])
+    done = sum(s["count"] for s in m["shards"])
+    lines = [
+        f"dataset   {Path(root)}  (spec {m['spec_hash']}, latentscape {m.get('latentscape_version')})",
+        f"images    {done} of {m['n']} in {len(m['shards'])} shard(s), {m['resolution']}x{m['resolution']} RGB",
+        f"on disk   {nbytes / 1e6:.1f} MB ({nbytes / max(done, 1) / 1e3:.1f} kB/image)",
+        f"varying   {', '.join(varying) or '(none)'}",
+        f"fixed     {', '.join(_fixed_desc(g, dists, m) for g in fixed) or '(none)'}",
+        "latents",
+    ]
+    for s in m["latents"]:
+        v = lat.get(s["name"])
+        rng = "" if v is None or not len(v) else f"{v.min():.4g} .. {v.max():.4g}"
+        lines.append(f"  {s['name']:<18} {s['group']:<10} {s['dtype']:<8} {str(tuple(s['shape'])):<6} {s['unit']:<18} {rng}")
+    return "\n".join(lines)
+
+
+def _fixed_desc(group, dists, m) -> str:
+    vals = {k: d.get("value") for k, d in dists.items() if PARAMS[k].group == group}
+    if group == "category":
+        vals = {k: m["assets"]["categories"][v] for k, v in vals.items()}
+    if group == "background":
+        vals = {k: (m["backgrounds"][v]["name"] if k == "background_id" else v) for k, v in vals.items()}
+    return f"{group}({', '.join(f'{k}={_short(v)}' for k, v in vals.items())})"
+
+
+def _short(v):
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, list):
+        return "[" + ",".join(_short(x) for x in v) + "]"
+    return str(v)
+
+
+def plot_histograms(root: str | Path, out: str | Path) -> int:
+    """Save histograms of every varying latent (one panel per component); returns panel count."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    with DatasetReader(root) as r:
+        m = r.manifest
+        lat = r.latents()
+    panels = []
+    for s in m["latents"]:
+        v = lat[s["name"]].reshape(len(lat["index"]), -1)
+        for j in range(v.shape[1]):
+            if np.ptp(v[:, j]) > 0:
+                panels.append((s["name"] + (f"[{j}]" if v.shape[1] > 1 else ""), v[:, j], s["unit"]))
+    cols = 4
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 2.6 * rows), squeeze=False)
+    for ax, (name, v, unit) in zip(axes.flat, panels):
+        ax.hist(v, bins=40, color="#4a7ab5")
+        ax.set_title(f"{name} ({unit})", fontsize=9)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(out, dpi=80)
+    plt.close(fig)
+    return len(panels)

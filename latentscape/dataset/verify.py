@@ -1,0 +1,137 @@
+"""Check that a dataset is whole: manifest, shards, indices, hashes, latent ranges, images."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from latentscape.dataset.format import open_shard, read_dataset, sha256_file
+from latentscape.dataset.manifest import load_manifest
+from latentscape.errors import FormatError
+
+_TOL = 1e-9
+
+
+@dataclass
+class Problem:
+    where: str
+    what: str
+
+    def __str__(self):
+        return f"{self.where}: {self.what}"
+
+
+def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Problem], dict]:
+    """Return (problems, summary). `fast` skips sha256 hashing."""
+    root = Path(root)
+    m = load_manifest(root)
+    problems: list[Problem] = []
+    schema = {s["name"]: s for s in m["latents"]}
+    fixed = _fixed_latents(m)
+    seen: list[tuple[int, int, str]] = []
+    total = 0
+    shards = m["shards"]
+    for rec in (progress(shards) if progress else shards):
+        where = rec.get("file", "?")
+        path = root / where
+        if not path.is_file():
+            problems.append(Problem(where, "listed in the manifest but missing"))
+            continue
+        if not fast and sha256_file(path) != rec.get("sha256"):
+            problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {sha256_file(path)})"))
+        try:
+            problems += _check_shard(path, where, rec, m, schema, fixed)
+        except (FormatError, OSError, KeyError, ValueError) as e:
+            problems.append(Problem(where, f"cannot be read: {e}"))
+            continue
+        seen.append((rec["index_start"], rec["index_stop"], where))
+        total += rec["count"]
+    problems += _check_coverage(seen, m["n"])
+    summary = {"n": m["n"], "shards": len(shards), "images": total,
+               "bytes": sum(s.get("bytes") or 0 for s in shards)}
+    return problems, summary
+
+
+def _check_shard(path, where, rec, m, schema, fixed) -> list[Problem]:
+    out = []
+    with open_shard(path) as f:
+        idx = f["index"][()]
+        want = np.arange(rec["index_start"], rec["index_stop"])
+        if len(idx) != rec["count"]:
+            out.append(Problem(where, f"count: expected {rec['count']}, found {len(idx)}"))
+        elif not np.array_equal(idx, want):
+            out.append(Problem(where, f"index range: expected {want[0]}..{want[-1]}, found {idx.min()}..{idx.max()}"))
+        if f.attrs.get("spec_hash") != m["spec_hash"]:
+            out.append(Problem(where, f"spec hash: expected {m['spec_hash']}, found {f.attrs.get('spec_hash')}"))
+        for name, s in schema.items():
+            if f"latents/{name}" not in f:
+                out.append(Problem(where, f"latent {name!r} missing"))
+                continue
+            out += _check_latent(where, name, read_dataset(f, f"latents/{name}"), s, fixed.get(name), len(idx))
+        if "images" in f:
+            out += _check_images(where, f, m["resolution"], len(idx))
+        else:
+            out.append(Problem(where, "no images dataset"))
+    return out
+
+
+def _check_latent(where, name, values, s, fixed_value, n) -> list[Problem]:
+    out = []
+    if values.shape != (n, *s["shape"]):
+        return [Problem(where, f"latent {name}: shape expected {(n, *s['shape'])}, found {values.shape}")]
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        out.append(Problem(where, f"latent {name}: non-finite values"))
+    rng = s.get("range")
+    if rng and n:
+        lo = -np.inf if rng[0] is None else rng[0]
+        hi = np.inf if rng[1] is None else rng[1]
+        if values.min() < lo - _TOL or values.max() > hi + _TOL:
+            out.append(Problem(where, f"latent {name}: values {values.min():.6g}..{values.max():.6g} "
+                                      f"outside declared range {lo}..{hi}"))
+    if fixed_value is not None and n and not np.all(values == values.reshape(n, -1)[0].reshape(values.shape[1:])):
+        out.append(Problem(where, f"latent {name}: group is held fixed but values differ"))
+    return out
+
+
+def _check_images(where, f, resolution, n) -> list[Problem]:
+    ds = f["images"]
+    if ds.shape != (n, resolution, resolution, 3) or ds.dtype != np.uint8:
+        return [Problem(where, f"images: expected uint8 {(n, resolution, resolution, 3)}, found {ds.dtype} {ds.shape}")]
+    out = []
+    for i in range(n):
+        img = ds[i]
+        if img.min() == img.max():
+            out.append(Problem(where, f"image at row {i} (index {int(f['index'][i])}) is constant ({img.min()})"))
+            if len(out) >= 5:
+                out.append(Problem(where, "more constant images not listed"))
+                break
+    return out
+
+
+def _check_coverage(seen, n) -> list[Problem]:
+    out = []
+    counts = np.zeros(n + 1, dtype=np.int64)
+    for start, stop, where in seen:
+        if start < 0 or stop > n or start >= stop:
+            out.append(Problem(where, f"index range {start}..{stop - 1} outside 0..{n - 1}"))
+            continue
+        counts[start:stop] += 1
+    counts = counts[:n]
+    dup = np.flatnonzero(counts > 1)
+    gap = np.flatnonzero(counts == 0)
+    if len(dup):
+        out.append(Problem("dataset", f"{len(dup)} index(es) in more than one shard, first {dup[0]}"))
+    if len(gap):
+        out.append(Problem("dataset", f"{len(gap)} index(es) missing (expected 0..{n - 1}), first {gap[0]}"))
+    return out
+
+
+def _fixed_latents(m) -> dict:
+    """Stored latents whose whole group is held fixed (they must be constant)."""
+    from latentscape.latents.space import LATENTS, PARAMS
+    dists = m.get("resolved", {}).get("distributions", {})
+    varying = {PARAMS[k].group for k, d in dists.items() if d["kind"] != "fixed"}
+    if "category" in varying:  # a fixed identity is each category's first object
+        varying.add("identity")
+    return {name: True for name, lt in LATENTS.items() if lt.group not in varying}

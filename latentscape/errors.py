@@ -1,0 +1,25 @@
+"""Exceptions with messages meant for users: each names the bad value and the allowed ones."""
+
+
+class LatentscapeError(Exception):
+    """Base class; the CLI prints these as one line and exits non-zero."""
+
+
+class SpecError(LatentscapeError, ValueError):
+    """A dataset spec, YAML file or CLI flag is invalid."""
+
+
+class SamplingError(LatentscapeError):
+    """Latents could not be drawn (for example no in-frame position exists)."""
+
+
+class FormatError(LatentscapeError):
+    """A file is not a latentscape dataset or shard, or has an unknown schema version."""
+
+
+class DatasetNotFoundError(LatentscapeError, FileNotFoundError):
+    """A dataset root has no manifest."""
+
+
+class DatasetMismatchError(LatentscapeError):
+    """An output directory holds a different dataset."""

@@ -1,0 +1,130 @@
+"""Rotation maths and the pinhole camera, in numpy only.
+
+Frames (see docs/latents.md):
+- asset frame: right-handed, up +Z, front facing -Y, centred on the box centre;
+- camera frame: x right in the image, y up, z away from the camera (metres).
+At the canonical pose the object faces the camera: asset X -> camera x,
+asset Z -> camera y, asset Y -> camera z (so the front, -Y, looks at the camera).
+Poses are rotations of the asset frame, applied before that fixed mapping.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+# Maps canonical asset coordinates to camera-frame coordinates.
+ASSET_TO_CAMERA = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+NEAR = 0.05
+
+
+def quat_normalize(q: np.ndarray) -> np.ndarray:
+    """Unit quaternion (w, x, y, z) with w >= 0 (sign-canonical)."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q)
+    return -q if q[0] < 0 else q
+
+
+def quat_to_matrix(q: np.ndarray) -> np.ndarray:
+    """3x3 rotation matrix of a unit quaternion (w, x, y, z)."""
+    w, x, y, z = quat_normalize(q)
+    return np.array([
+        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
+        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
+        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
+    ])
+
+
+def matrix_to_quat(m: np.ndarray) -> np.ndarray:
+    """Sign-canonical unit quaternion (w, x, y, z) of a rotation matrix."""
+    m = np.asarray(m, dtype=np.float64)
+    trace = np.trace(m)
+    if trace > 0:
+        s = 2.0 * np.sqrt(trace + 1.0)
+        q = [0.25 * s, (m[2, 1] - m[1, 2]) / s, (m[0, 2] - m[2, 0]) / s, (m[1, 0] - m[0, 1]) / s]
+    elif m[0, 0] > m[1, 1] and m[0, 0] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[0, 0] - m[1, 1] - m[2, 2])
+        q = [(m[2, 1] - m[1, 2]) / s, 0.25 * s, (m[0, 1] + m[1, 0]) / s, (m[0, 2] + m[2, 0]) / s]
+    elif m[1, 1] > m[2, 2]:
+        s = 2.0 * np.sqrt(1.0 + m[1, 1] - m[0, 0] - m[2, 2])
+        q = [(m[0, 2] - m[2, 0]) / s, (m[0, 1] + m[1, 0]) / s, 0.25 * s, (m[1, 2] + m[2, 1]) / s]
+    else:
+        s = 2.0 * np.sqrt(1.0 + m[2, 2] - m[0, 0] - m[1, 1])
+        q = [(m[1, 0] - m[0, 1]) / s, (m[0, 2] + m[2, 0]) / s, (m[1, 2] + m[2, 1]) / s, 0.25 * s]
+    return quat_normalize(np.array(q))
+
+
+def euler_to_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """R = Rz(yaw) @ Rx(pitch) @ Ry(roll) in the asset frame.
+
+    yaw turns about the object's up axis (+Z), pitch about its right axis (+X),
+    roll about its front-back axis (+Y); positive is counter-clockwise looking
+    down the positive axis towards the origin (right-hand rule).
+    """
+    ca, sa = np.cos(yaw), np.sin(yaw)
+    cb, sb = np.cos(pitch), np.sin(pitch)
+    cc, sc = np.cos(roll), np.sin(roll)
+    rz = np.array([[ca, -sa, 0], [sa, ca, 0], [0, 0, 1.0]])
+    rx = np.array([[1.0, 0, 0], [0, cb, -sb], [0, sb, cb]])
+    ry = np.array([[cc, 0, sc], [0, 1.0, 0], [-sc, 0, cc]])
+    return rz @ rx @ ry
+
+
+def matrix_to_euler(m: np.ndarray) -> np.ndarray:
+    """(yaw, pitch, roll) with pitch in [-pi/2, pi/2], inverse of euler_to_matrix."""
+    m = np.asarray(m, dtype=np.float64)
+    pitch = np.arcsin(np.clip(m[2, 1], -1.0, 1.0))
+    if abs(m[2, 1]) < 1 - 1e-9:
+        yaw = np.arctan2(-m[0, 1], m[1, 1])
+        roll = np.arctan2(-m[2, 0], m[2, 2])
+    else:  # gimbal lock: put everything in yaw
+        yaw = np.arctan2(m[1, 0], m[0, 0])
+        roll = 0.0
+    return np.array([yaw, pitch, roll])
+
+
+def random_quaternion(rng: np.random.Generator) -> np.ndarray:
+    """Haar-uniform random rotation as a sign-canonical quaternion."""
+    return quat_normalize(rng.standard_normal(4))
+
+
+def rotation_angle(q: np.ndarray) -> float:
+    """Angle in [0, pi] of the rotation a quaternion represents."""
+    return 2.0 * np.arccos(np.clip(abs(quat_normalize(q)[0]), 0.0, 1.0))
+
+
+def box_corners(extents: np.ndarray) -> np.ndarray:
+    """8x3 corners of a box of side lengths `extents` centred at the origin."""
+    half = np.asarray(extents, dtype=np.float64) / 2.0
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)])
+    return signs * half
+
+
+def object_points_camera(points: np.ndarray, position, quat, scale: float) -> np.ndarray:
+    """Asset-frame points of an object at (position, quat, scale) in camera frame."""
+    rot = ASSET_TO_CAMERA @ quat_to_matrix(quat)
+    return np.asarray(position, dtype=np.float64) + (scale * np.asarray(points)) @ rot.T
+
+
+def project(points: np.ndarray, fov_deg: float) -> np.ndarray:
+    """Pinhole projection of camera-frame points to image coords in [-1, 1] (u right, v up)."""
+    t = np.tan(np.radians(fov_deg) / 2.0)
+    points = np.atleast_2d(points)
+    return points[:, :2] / (points[:, 2:3] * t)
+
+
+def ray_direction(u: float, v: float, fov_deg: float) -> np.ndarray:
+    """Unit camera-frame direction through image coords (u, v)."""
+    t = np.tan(np.radians(fov_deg) / 2.0)
+    d = np.array([u * t, v * t, 1.0])
+    return d / np.linalg.norm(d)
+
+
+def in_frame(extents, position, quat, scale, fov_deg: float, margin: float) -> bool:
+    """True if the object's projected bounding box lies inside the frame.
+
+    `margin` is a fraction of the image side kept free at every edge.
+    """
+    corners = object_points_camera(box_corners(extents), position, quat, scale)
+    if np.any(corners[:, 2] <= NEAR):
+        return False
+    uv = project(corners, fov_deg)
+    return bool(np.all(np.abs(uv) <= 1.0 - 2.0 * margin))

@@ -1,0 +1,1 @@
+"""Shard plans, dataset roots (create / resume / refuse), executors."""

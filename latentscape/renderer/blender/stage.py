@@ -1,0 +1,550 @@
+"""Blender/Cycles stage: one scene built once, re-rendered per latent vector.
+
+Conventions (see the package docs):
+
+* Camera frame: x right, y up (in the image), z away from the camera, metres.
+  The Blender camera sits at the world origin with identity rotation (looks
+  along world -Z, up +Y, right +X), so camera-frame (x, y, z) is Blender world
+  (x, y, -z).  Perspective, square image, ``fov_deg`` horizontal = vertical.
+  A point projects to u = x / (z tan(fov/2)), v = y / (z tan(fov/2)), u, v in
+  [-1, 1], u left->right, v bottom->top; pixel column = (u + 1) / 2 * W and
+  row = (1 - v) / 2 * H (continuous coords, pixel centres at i + 0.5).
+* Canonical asset frame: up +Z, front -Y, bbox centre at the origin, longest
+  bbox side 1.  World rotation = C @ R(q) with C = Rx(-90 deg) (asset -Y
+  toward the camera, asset +Z image-up, asset +X image-right).
+* Key light: a SUN; light comes *from* camera-frame direction
+  d = (sin az cos el, sin el, -cos az cos el); it shines along -d.  Colour from
+  Blender's own blackbody (``Light.temperature``, ``use_temperature``).
+* Environment: equirectangular HDRI oriented so its zenith is world +Y
+  (image up, horizon horizontal in the image); ``env_rotation`` rotates it
+  about world +Y (= camera-frame y): the HDRI is looked up in direction
+  Rx(90deg) @ Ry(env_rotation) @ d_world.  At env_rotation=0 the camera
+  (world -Z) looks at the HDRI direction Blender calls +Y in a Z-up world.
+* Output colour: view transform 'Standard', look None, exposure 0, gamma 1,
+  display sRGB -> the 8-bit RGB is plain sRGB-encoded scene-linear radiance
+  (clipped).  Mask = anti-aliased ID mask of the visible object (0..255).
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import sys
+import time
+
+import bpy  # noqa: I001  (bpy must be imported before bmesh)
+import bmesh
+import numpy as np
+from mathutils import Matrix, Quaternion, Vector
+
+from .devices import apply_device, select_device
+from .pixels import RenderReader
+
+__all__ = ["Stage", "PLACEHOLDER_CATEGORIES", "PLACEHOLDER_EXTENTS", "DEFAULT_LATENTS",
+           "default_backgrounds", "hdri_paths", "project_point"]
+
+PLACEHOLDER_CATEGORIES = ("cone", "cube", "cylinder", "monkey", "sphere", "torus")
+
+# Plain, distinct linear base colours (the shape, not the colour, is the main cue).
+_PLACEHOLDER_COLOURS = {
+    "cone": (0.80, 0.25, 0.10),
+    "cube": (0.15, 0.35, 0.80),
+    "cylinder": (0.20, 0.65, 0.20),
+    "monkey": (0.75, 0.55, 0.25),
+    "sphere": (0.70, 0.70, 0.70),
+    "torus": (0.60, 0.20, 0.60),
+}
+
+# C = Rx(-90 deg): canonical asset frame -> Blender world at identity pose.
+_C = Quaternion((1.0, 0.0, 0.0), -math.pi / 2)
+
+# Alpha floor used to carry the mask through Blender's un-premultiply on save.
+_MASK_EPS = 1.0 / 255.0
+
+DEFAULT_LATENTS = {
+    "object_id": 0,
+    "position": (0.0, 0.0, 3.0),
+    "rotation_quat": (1.0, 0.0, 0.0, 0.0),
+    "scale": 1.0,
+    "light_azimuth": 0.5,
+    "light_elevation": 0.6,
+    "light_intensity": 3.0,
+    "light_temperature": 6500.0,
+    "env_strength": 1.0,
+    "background_id": 0,
+    "env_rotation": 0.0,
+    "seed": 0,
+}
+
+
+def hdri_paths() -> list[str]:
+    """The 8 CC0 studio-light HDRIs shipped with bpy, sorted by file name."""
+    d = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+    return sorted(glob.glob(os.path.join(d, "*.exr")), key=os.path.basename)
+
+
+def default_backgrounds() -> list[dict]:
+    """Index 0: neutral grey colour; then the bundled HDRIs in sorted order."""
+    return [{"kind": "color", "rgb": [0.5, 0.5, 0.5]}] + [
+        {"kind": "hdri", "path": p} for p in hdri_paths()]
+
+
+def project_point(position, fov_deg: float) -> tuple[float, float]:
+    """Pinhole projection of a camera-frame point to (u, v) in [-1, 1]."""
+    x, y, z = position
+    t = math.tan(math.radians(fov_deg) / 2)
+    return x / (z * t), y / (z * t)
+
+
+# ---------------------------------------------------------------- placeholders
+def _torus_mesh(name, major=1.0, minor=0.25, n_major=48, n_minor=12):
+    a = np.linspace(0, 2 * np.pi, n_major, endpoint=False)
+    b = np.linspace(0, 2 * np.pi, n_minor, endpoint=False)
+    A, B = np.meshgrid(a, b, indexing="ij")
+    r = major + minor * np.cos(B)
+    verts = np.stack([r * np.cos(A), r * np.sin(A), minor * np.sin(B)], -1).reshape(-1, 3)
+    faces = []
+    for i in range(n_major):
+        for j in range(n_minor):
+            i2, j2 = (i + 1) % n_major, (j + 1) % n_minor
+            faces.append((i * n_minor + j, i2 * n_minor + j, i2 * n_minor + j2, i * n_minor + j2))
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(verts.tolist(), [], faces)
+    return me
+
+
+def _bmesh_mesh(name, build):
+    bm = bmesh.new()
+    build(bm)
+    me = bpy.data.meshes.new(name)
+    bm.to_mesh(me)
+    bm.free()
+    return me
+
+
+def _build_placeholder_mesh(cat: str):
+    if cat == "cone":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
+            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=0.0, depth=2.0))
+        smooth = math.radians(50)
+    elif cat == "cube":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cube(bm, size=2.0))
+        smooth = None
+    elif cat == "cylinder":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
+            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=1.0, depth=2.0))
+        smooth = math.radians(50)
+    elif cat == "monkey":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_monkey(bm))
+        smooth = math.radians(80)
+    elif cat == "sphere":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_uvsphere(
+            bm, u_segments=48, v_segments=24, radius=1.0))
+        smooth = math.radians(180)
+    elif cat == "torus":
+        me = _torus_mesh(cat)
+        smooth = math.radians(180)
+    else:  # pragma: no cover
+        raise ValueError(cat)
+    # normalise: bbox centre -> origin, longest side -> 1
+    n = len(me.vertices)
+    co = np.empty(n * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    co = co.reshape(n, 3)
+    lo, hi = co.min(0), co.max(0)
+    co = (co - (lo + hi) / 2) / float((hi - lo).max())
+    me.vertices.foreach_set("co", co.astype(np.float32).ravel())
+    me.update()
+    if smooth is not None:
+        me.shade_smooth()
+        if smooth < math.pi:
+            me.set_sharp_from_angle(angle=smooth)
+    return me
+
+
+def _placeholder_material(cat: str):
+    mat = bpy.data.materials.new("mat_" + cat)
+    if mat.node_tree is None:  # 5.0 creates node materials already; use_nodes is deprecated
+        mat.use_nodes = True
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Base Color"].default_value = (*_PLACEHOLDER_COLOURS[cat], 1.0)
+    bsdf.inputs["Roughness"].default_value = 0.55
+    bsdf.inputs["Metallic"].default_value = 0.0
+    return mat
+
+
+def _mesh_extents(me) -> tuple[float, float, float]:
+    n = len(me.vertices)
+    co = np.empty(n * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    co = co.reshape(n, 3)
+    return tuple(float(v) for v in (co.max(0) - co.min(0)))
+
+
+def _compute_placeholder_extents() -> dict[str, tuple[float, float, float]]:
+    out = {}
+    for cat in PLACEHOLDER_CATEGORIES:
+        me = _build_placeholder_mesh(cat)
+        out[cat] = _mesh_extents(me)
+        bpy.data.meshes.remove(me)
+    return out
+
+
+#: Normalised bbox extents (dx, dy, dz) in the canonical asset frame, computed
+#: from the actual placeholder meshes at import time (a few ms).
+PLACEHOLDER_EXTENTS: dict[str, tuple[float, float, float]] = _compute_placeholder_extents()
+
+
+# ---------------------------------------------------------------- stdout
+@contextlib.contextmanager
+def _quiet_fd(fd: int = 1):
+    """Silence a C-level file descriptor (Blender prints from C)."""
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+        os.close(devnull)
+
+
+# ---------------------------------------------------------------- stage
+class Stage:
+    """A Cycles scene built once and re-rendered per latent dict.
+
+    ``render(latents)`` returns ``(rgb uint8 [H,W,3] row 0 = top,
+    mask uint8 [H,W] or None)``.  Only what changed is pushed to Blender.
+    Only one Stage per process (it resets Blender to factory settings).
+    """
+
+    def __init__(self, resolution: int, fov_deg: float, samples: int, denoise: bool,
+                 device: str = "cpu", backgrounds: list[dict] | None = None,
+                 want_mask: bool = True, threads: int = 0):
+        self.resolution = int(resolution)
+        self.fov_deg = float(fov_deg)
+        self.samples = int(samples)
+        self.denoise = bool(denoise)
+        self.want_mask = bool(want_mask)
+        self.backgrounds = list(backgrounds) if backgrounds is not None else default_backgrounds()
+        if not self.backgrounds:
+            raise ValueError("backgrounds must not be empty")
+        self.categories = PLACEHOLDER_CATEGORIES
+        self.timings: dict[str, float] = {"update": 0.0, "render": 0.0, "readback": 0.0, "n": 0}
+
+        t0 = time.perf_counter()
+        with _quiet_fd(1):
+            bpy.ops.wm.read_factory_settings(use_empty=True)
+        self.scene = sc = bpy.context.scene
+        sc.render.engine = "CYCLES"
+        self.device_choice = select_device(device)
+        self.device_used = apply_device(sc, self.device_choice)
+        self._setup_render(threads)
+        self._setup_camera()
+        self._setup_objects()
+        self._setup_light()
+        self._setup_world()
+        self._setup_compositor()
+        self.reader = RenderReader()
+        self.reader.configure(sc, rgba=self.want_mask)
+        self._state: dict = {}
+        self.build_seconds = time.perf_counter() - t0
+
+    # ---------------------------------------------------------- setup
+    def _setup_render(self, threads):
+        sc = self.scene
+        r = sc.render
+        r.resolution_x = r.resolution_y = self.resolution
+        r.resolution_percentage = 100
+        r.pixel_aspect_x = r.pixel_aspect_y = 1.0
+        r.use_persistent_data = True
+        r.film_transparent = False
+        r.use_border = False
+        r.dither_intensity = 0.0  # default 1.0 adds noise when quantising to 8 bit
+        if threads and threads > 0:
+            r.threads_mode = "FIXED"
+            r.threads = int(threads)
+        else:
+            r.threads_mode = "AUTO"
+        c = sc.cycles
+        c.samples = self.samples
+        c.use_adaptive_sampling = False
+        c.sampling_pattern = "TABULATED_SOBOL"
+        c.use_animated_seed = False
+        c.seed = 0
+        c.use_auto_tile = True
+        c.tile_size = max(self.resolution, 64)
+        c.use_denoising = self.denoise
+        if self.denoise:
+            c.denoiser = "OPENIMAGEDENOISE"
+            c.denoising_prefilter = "FAST"
+            if "denoising_quality" in c.bl_rna.properties:
+                c.denoising_quality = "FAST"
+            c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
+        # Colour management: plain sRGB 8-bit output.
+        sc.display_settings.display_device = "sRGB"
+        vs = sc.view_settings
+        vs.view_transform = "Standard"
+        vs.look = "None"
+        vs.exposure = 0.0
+        vs.gamma = 1.0
+        vs.use_curve_mapping = False
+        c.film_exposure = 1.0
+
+    def _setup_camera(self):
+        sc = self.scene
+        cam = bpy.data.cameras.new("camera")
+        cam.type = "PERSP"
+        cam.sensor_fit = "AUTO"
+        cam.angle = math.radians(self.fov_deg)
+        cam.shift_x = cam.shift_y = 0.0
+        cam.clip_start = 0.01
+        cam.clip_end = 1000.0
+        ob = bpy.data.objects.new("camera", cam)
+        sc.collection.objects.link(ob)
+        ob.location = (0, 0, 0)
+        ob.rotation_mode = "XYZ"
+        ob.rotation_euler = (0, 0, 0)
+        sc.camera = ob
+        self.camera = ob
+
+    def _setup_objects(self):
+        sc = self.scene
+        self.objects = []
+        for cat in self.categories:
+            me = _build_placeholder_mesh(cat)
+            me.materials.append(_placeholder_material(cat))
+            ob = bpy.data.objects.new("obj_" + cat, me)
+            sc.collection.objects.link(ob)
+            ob.rotation_mode = "QUATERNION"
+            ob.pass_index = 1
+            self._set_visible(ob, False)
+            self.objects.append(ob)
+
+    @staticmethod
+    def _set_visible(ob, vis: bool):
+        ob.visible_camera = vis
+        ob.visible_shadow = vis
+        ob.visible_diffuse = vis
+        ob.visible_glossy = vis
+        ob.visible_transmission = vis
+        ob.visible_volume_scatter = vis
+
+    def _setup_light(self):
+        sc = self.scene
+        li = bpy.data.lights.new("sun", "SUN")
+        li.angle = math.radians(2.0)
+        li.use_temperature = True
+        li.temperature = 6500.0
+        li.color = (1.0, 1.0, 1.0)
+        li.energy = 3.0
+        ob = bpy.data.objects.new("sun", li)
+        sc.collection.objects.link(ob)
+        ob.rotation_mode = "QUATERNION"
+        self.sun = ob
+
+    def _setup_world(self):
+        """One world node tree that can show every background.
+
+        Mapping -> Environment Texture (its ``.image`` swapped among preloaded
+        HDRIs) and an RGB node (the 'color' kind), blended by a Mix node whose
+        factor is 0 (HDRI) or 1 (colour).  Measured alternative: one Environment
+        node per HDRI chained through Mix nodes was slower (~16 ms vs ~13 ms
+        per switch at 64 px), so we swap the image.
+        """
+        sc = self.scene
+        w = bpy.data.worlds.new("world")
+        sc.world = w
+        if w.node_tree is None:  # use_nodes is deprecated in 5.0
+            w.use_nodes = True
+        w.cycles.sampling_method = "MANUAL"
+        w.cycles.sample_map_resolution = 256
+        nt = w.node_tree
+        nt.nodes.clear()
+        tc = nt.nodes.new("ShaderNodeTexCoord")
+        mp = nt.nodes.new("ShaderNodeMapping")
+        mp.vector_type = "POINT"
+        mp.inputs["Rotation"].default_value = (math.pi / 2, 0.0, 0.0)
+        env = nt.nodes.new("ShaderNodeTexEnvironment")
+        env.projection = "EQUIRECTANGULAR"
+        env.interpolation = "Linear"
+        rgb = nt.nodes.new("ShaderNodeRGB")
+        rgb.outputs[0].default_value = (0.5, 0.5, 0.5, 1.0)
+        mix = nt.nodes.new("ShaderNodeMix")
+        mix.data_type = "RGBA"
+        mix.blend_type = "MIX"
+        mix.clamp_factor = True
+        bg = nt.nodes.new("ShaderNodeBackground")
+        out = nt.nodes.new("ShaderNodeOutputWorld")
+        nt.links.new(tc.outputs["Generated"], mp.inputs["Vector"])
+        nt.links.new(mp.outputs["Vector"], env.inputs["Vector"])
+        nt.links.new(env.outputs["Color"], mix.inputs[6])  # A (RGBA)
+        nt.links.new(rgb.outputs["Color"], mix.inputs[7])  # B (RGBA)
+        nt.links.new(mix.outputs[2], bg.inputs["Color"])  # Result (RGBA)
+        nt.links.new(bg.outputs["Background"], out.inputs["Surface"])
+        self._w_map, self._w_env, self._w_rgb, self._w_mix, self._w_bg = mp, env, rgb, mix, bg
+        self._bg_images: list = []
+        cache: dict[str, object] = {}
+        for desc in self.backgrounds:
+            kind = desc.get("kind")
+            if kind == "color":
+                rgbv = desc.get("rgb")
+                if rgbv is None or len(rgbv) != 3:
+                    raise ValueError("colour background needs 'rgb': [r, g, b], got %r" % (desc,))
+                self._bg_images.append(None)
+            elif kind == "hdri":
+                p = os.path.abspath(desc["path"])
+                if p not in cache:
+                    if not os.path.exists(p):
+                        raise FileNotFoundError("HDRI background not found: %s" % p)
+                    img = bpy.data.images.load(p, check_existing=True)
+                    img.colorspace_settings.name = "Linear Rec.709"
+                    cache[p] = img
+                self._bg_images.append(cache[p])
+            else:
+                raise ValueError("unknown background kind %r in %r" % (kind, desc))
+        first_img = next((i for i in self._bg_images if i is not None), None)
+        env.image = first_img
+        mix.inputs[0].default_value = 1.0 if first_img is None else 0.0
+
+    def _setup_compositor(self):
+        sc = self.scene
+        vl = sc.view_layers[0]
+        if not self.want_mask:
+            sc.render.use_compositing = False
+            sc.compositing_node_group = None
+            return
+        vl.use_pass_object_index = True
+        ng = bpy.data.node_groups.new("latentscape_mask", "CompositorNodeTree")
+        ng.interface.new_socket(name="Image", in_out="OUTPUT", socket_type="NodeSocketColor")
+        rl = ng.nodes.new("CompositorNodeRLayers")
+        rl.scene = sc
+        idm = ng.nodes.new("CompositorNodeIDMask")
+        idm.inputs["Index"].default_value = 1
+        idm.inputs["Anti-Alias"].default_value = True
+        # Saving RGBA to an 8-bit file makes Blender un-premultiply (RGB / A).
+        # With a plain 'Replace Alpha' that corrupts every partially covered
+        # pixel (measured: up to 195/255 off at the silhouette).  So we store
+        # A = eps + (1 - eps) * mask (eps = 1/255, never 0) and premultiply
+        # RGB by A ('Apply Mask'); Blender's division then restores the RGB
+        # exactly, and the mask is decoded as (A8 - 1) * 255 / 254.
+        ma = ng.nodes.new("ShaderNodeMath")
+        ma.operation = "MULTIPLY_ADD"
+        ma.use_clamp = True
+        ma.inputs[1].default_value = 1.0 - _MASK_EPS
+        ma.inputs[2].default_value = _MASK_EPS
+        sa = ng.nodes.new("CompositorNodeSetAlpha")
+        sa.inputs["Type"].default_value = "Apply Mask"
+        go = ng.nodes.new("NodeGroupOutput")
+        ng.links.new(rl.outputs["Object Index"], idm.inputs["ID value"])
+        ng.links.new(rl.outputs["Image"], sa.inputs["Image"])
+        ng.links.new(idm.outputs[0], ma.inputs[0])
+        ng.links.new(ma.outputs[0], sa.inputs["Alpha"])
+        ng.links.new(sa.outputs[0], go.inputs[0])
+        sc.compositing_node_group = ng
+        sc.render.use_compositing = True
+        self._comp = ng
+
+    # ---------------------------------------------------------- per image
+    def _apply(self, lat: dict):
+        st = self._state
+        sc = self.scene
+
+        oid = int(lat["object_id"])
+        if not 0 <= oid < len(self.objects):
+            raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.objects) - 1))
+        if st.get("object_id") != oid:
+            if st.get("object_id") is not None:
+                self._set_visible(self.objects[st["object_id"]], False)
+            self._set_visible(self.objects[oid], True)
+            st["object_id"] = oid
+        ob = self.objects[oid]
+        x, y, z = (float(v) for v in lat["position"])
+        q = Quaternion([float(v) for v in lat["rotation_quat"]])
+        if q.magnitude == 0:
+            raise ValueError("rotation_quat must be non-zero")
+        q.normalize()
+        s = float(lat["scale"])
+        key = (oid, x, y, z, tuple(q), s)
+        if st.get("xform") != key:
+            ob.location = (x, y, -z)
+            ob.rotation_quaternion = _C @ q
+            ob.scale = (s, s, s)
+            st["xform"] = key
+
+        az, el = float(lat["light_azimuth"]), float(lat["light_elevation"])
+        if st.get("light_dir") != (az, el):
+            d_cam = (math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el))
+            d_w = Vector((d_cam[0], d_cam[1], -d_cam[2]))
+            # sun shines along its local -Z: local +Z must point toward the light
+            self.sun.rotation_quaternion = d_w.to_track_quat("Z", "Y")
+            st["light_dir"] = (az, el)
+        li = self.sun.data
+        e = float(lat["light_intensity"])
+        if st.get("light_energy") != e:
+            li.energy = e
+            st["light_energy"] = e
+        tk = float(lat["light_temperature"])
+        if st.get("light_temp") != tk:
+            li.temperature = tk
+            st["light_temp"] = tk
+
+        bid = int(lat["background_id"])
+        if not 0 <= bid < len(self.backgrounds):
+            raise IndexError("background_id %d out of range 0..%d" % (bid, len(self.backgrounds) - 1))
+        if st.get("background_id") != bid:
+            img = self._bg_images[bid]
+            if img is None:
+                r, g, b = (float(c) for c in self.backgrounds[bid]["rgb"])
+                self._w_rgb.outputs[0].default_value = (r, g, b, 1.0)
+                self._w_mix.inputs[0].default_value = 1.0
+            else:
+                if self._w_env.image != img:
+                    self._w_env.image = img
+                self._w_mix.inputs[0].default_value = 0.0
+            st["background_id"] = bid
+        es = float(lat["env_strength"])
+        if st.get("env_strength") != es:
+            self._w_bg.inputs["Strength"].default_value = es
+            st["env_strength"] = es
+        er = float(lat["env_rotation"])
+        if st.get("env_rotation") != er:
+            # HDRI lookup dir = Rz(er) @ Rx(90deg) @ d_world = Rx(90deg) @ Ry(er) @ d_world:
+            # HDRI zenith <-> world +Y (image up); er rotates about world +Y
+            # (the visible environment turns by -er about +Y).
+            self._w_map.inputs["Rotation"].default_value = (math.pi / 2, 0.0, er)
+            st["env_rotation"] = er
+
+        seed = int(lat["seed"])
+        if st.get("seed") != seed:
+            sc.cycles.seed = seed
+            st["seed"] = seed
+
+    def render(self, latents: dict) -> tuple[np.ndarray, np.ndarray | None]:
+        """Render one image.  Missing latent keys fall back to ``DEFAULT_LATENTS``.
+
+        Returns ``(rgb uint8 [H,W,3], row 0 = image top; mask uint8 [H,W] 0..255
+        object coverage, or None if want_mask=False)``.
+        """
+        lat = DEFAULT_LATENTS if not latents else {**DEFAULT_LATENTS, **latents}
+        t0 = time.perf_counter()
+        self._apply(lat)
+        t1 = time.perf_counter()
+        bpy.ops.render.render(write_still=False)
+        t2 = time.perf_counter()
+        px = self.reader.read()
+        t3 = time.perf_counter()
+        tm = self.timings
+        tm["update"] += t1 - t0
+        tm["render"] += t2 - t1
+        tm["readback"] += t3 - t2
+        tm["n"] += 1
+        rgb = np.ascontiguousarray(px[:, :, :3])
+        mask = None
+        if self.want_mask and px.shape[2] == 4:
+            a = px[:, :, 3].astype(np.int32)
+            mask = np.clip(((a - 1) * 255 + 127) // 254, 0, 255).astype(np.uint8)
+        return rgb, mask

@@ -1,0 +1,132 @@
+"""Tests for the Blender stage (real bpy, tiny images)."""
+import math
+
+import pytest
+
+bpy = pytest.importorskip("bpy")
+np = pytest.importorskip("numpy")
+
+from latentscape.renderer.blender.devices import (  # noqa: E402
+    DeviceUnavailableError, choose_device, list_devices)
+from latentscape.renderer.blender.stage import (  # noqa: E402
+    PLACEHOLDER_CATEGORIES, PLACEHOLDER_EXTENTS, Stage, default_backgrounds, project_point)
+
+RES = 64
+FOV = 40.0
+SPHERE = PLACEHOLDER_CATEGORIES.index("sphere")
+MONKEY = PLACEHOLDER_CATEGORIES.index("monkey")
+
+BASE = dict(object_id=SPHERE, position=(0.0, 0.0, 3.0), rotation_quat=(1.0, 0.0, 0.0, 0.0),
+            scale=0.6, light_azimuth=0.3, light_elevation=0.4, light_intensity=3.0,
+            light_temperature=6500.0, env_strength=1.0, background_id=0, env_rotation=0.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def stage():
+    # One Stage per process: building a Stage resets Blender (factory settings).
+    return Stage(RES, FOV, samples=2, denoise=False, device="cpu")
+
+
+def _centroid(mask):
+    w = mask.astype(np.float64)
+    h, wd = mask.shape
+    cy = (w * (np.arange(h)[:, None] + 0.5)).sum() / w.sum()
+    cx = (w * (np.arange(wd)[None, :] + 0.5)).sum() / w.sum()
+    return cx, cy
+
+
+def test_output_types(stage):
+    rgb, mask = stage.render(BASE)
+    assert rgb.shape == (RES, RES, 3) and rgb.dtype == np.uint8
+    assert mask.shape == (RES, RES) and mask.dtype == np.uint8
+    assert mask.max() == 255 and mask.min() == 0
+    assert stage.device_used == "CPU"
+    # neutral grey world 0.5 linear -> ~188 in sRGB at the corner
+    assert abs(int(rgb[0, 0, 0]) - 188) <= 3
+
+
+@pytest.mark.parametrize("pos", [(0.0, 0.0, 3.0), (0.5, 0.2, 3.0), (-0.4, -0.5, 2.5), (0.3, 0.6, 4.0)])
+def test_mask_centroid_matches_pinhole(stage, pos):
+    _, mask = stage.render({**BASE, "position": pos, "scale": 0.4})
+    cx, cy = _centroid(mask)
+    u, v = project_point(pos, FOV)
+    ex, ey = (u + 1) / 2 * RES, (1 - v) / 2 * RES  # row 0 = image top
+    assert abs(cx - ex) < 1.5 and abs(cy - ey) < 1.5, (cx, cy, ex, ey)
+
+
+def test_deterministic_and_sensitive(stage):
+    lat = {**BASE, "object_id": MONKEY, "scale": 1.0, "background_id": 1}
+    a, ma = stage.render(lat)
+    stage.render({**lat, "seed": 99, "background_id": 2})  # disturb state in between
+    b, mb = stage.render(lat)
+    assert np.array_equal(a, b) and np.array_equal(ma, mb)
+    c, _ = stage.render({**lat, "rotation_quat": (math.cos(0.3), 0.0, 0.0, math.sin(0.3))})
+    assert np.abs(a.astype(int) - c).mean() > 1.0
+    d, md = stage.render({**lat, "background_id": 5})
+    bg = (ma == 0) & (md == 0)
+    assert bg.sum() > RES * RES // 4
+    assert np.abs(a.astype(int) - d)[bg].mean() > 5.0
+
+
+def test_light_from_right_lights_right_side(stage):
+    lat = {**BASE, "scale": 1.0, "env_strength": 0.05, "light_elevation": 0.0}
+    rgb, mask = stage.render({**lat, "light_azimuth": 1.2})
+    lum = rgb.astype(float).mean(-1)
+    obj = mask == 255
+    left = lum[:, : RES // 2][obj[:, : RES // 2]].mean()
+    right = lum[:, RES // 2:][obj[:, RES // 2:]].mean()
+    assert right > left + 20
+    rgb, mask = stage.render({**lat, "light_azimuth": 0.0, "light_elevation": 1.2})
+    lum = rgb.astype(float).mean(-1)
+    obj = mask == 255
+    top = lum[: RES // 2][obj[: RES // 2]].mean()
+    bottom = lum[RES // 2:][obj[RES // 2:]].mean()
+    assert top > bottom + 20
+
+
+def test_placeholder_extents():
+    assert list(PLACEHOLDER_EXTENTS) == list(PLACEHOLDER_CATEGORIES)
+    for cat, ext in PLACEHOLDER_EXTENTS.items():
+        assert len(ext) == 3
+        assert max(ext) == pytest.approx(1.0, abs=1e-5), cat
+        assert min(ext) > 0.1, cat
+
+
+def test_default_backgrounds():
+    bgs = default_backgrounds()
+    assert bgs[0] == {"kind": "color", "rgb": [0.5, 0.5, 0.5]}
+    assert len(bgs) == 9 and all(b["kind"] == "hdri" for b in bgs[1:])
+    names = [b["path"] for b in bgs[1:]]
+    assert names == sorted(names)
+
+
+# ---------------------------------------------------------------- devices
+def test_choose_device_cpu_only_measured():
+    avail = list_devices()
+    assert avail["CPU"], avail
+    assert choose_device("auto", avail)[0] in ("CPU", "OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
+    assert choose_device("cpu", avail) == ("CPU", avail["CPU"])
+
+
+def test_choose_device_cpu_only_lists():
+    avail = {"OPTIX": [], "CUDA": [], "HIP": [], "ONEAPI": [], "METAL": [], "CPU": ["AMD EPYC"]}
+    assert choose_device("auto", avail) == ("CPU", ["AMD EPYC"])
+    assert choose_device("CPU", avail) == ("CPU", ["AMD EPYC"])
+    for req in ("cuda", "optix", "hip", "oneapi", "metal"):
+        with pytest.raises(DeviceUnavailableError) as ei:
+            choose_device(req, avail)
+        assert req in str(ei.value) and "AMD EPYC" in str(ei.value)
+        assert isinstance(ei.value, ValueError)
+    with pytest.raises(ValueError):
+        choose_device("tpu", avail)
+
+
+def test_choose_device_synthetic_cuda():
+    avail = {"OPTIX": [], "CUDA": ["NVIDIA H100"], "HIP": [], "ONEAPI": [], "METAL": [], "CPU": ["cpu"]}
+    assert choose_device("auto", avail) == ("CUDA", ["NVIDIA H100"])
+    assert choose_device("cuda", avail) == ("CUDA", ["NVIDIA H100"])
+    assert choose_device("cpu", avail) == ("CPU", ["cpu"])
+    with pytest.raises(DeviceUnavailableError):
+        choose_device("optix", avail)
+    avail["OPTIX"] = ["NVIDIA H100"]
+    assert choose_device("auto", avail) == ("OPTIX", ["NVIDIA H100"])

@@ -82,6 +82,38 @@ def _bar(it=None, **kw):
     return tqdm(it, dynamic_ncols=True, **kw)
 
 
+_DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal"])
+
+
+@cli.command()
+@spec_options
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset root directory.")
+@click.option("--device", type=_DEVICES, default="auto", show_default=True, help="Render device.")
+@click.option("--workers", type=int, default=None, help="CPU worker processes (default 1).")
+@click.option("--workers-per-device", type=int, default=1, show_default=True, help="Worker processes per GPU.")
+@click.option("--overwrite", is_flag=True, help="Replace a different dataset at --out.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def render(spec, out, device, workers, workers_per_device, overwrite, quiet):
+    """Render the dataset the spec describes into OUT (resumable: rerun to finish)."""
+    from latentscape.pipeline.local import render_dataset
+    s = render_dataset(spec, out, device=device, workers=workers, workers_per_device=workers_per_device,
+                       overwrite=overwrite, progress=not quiet)
+    click.echo(s.line())
+
+
+@cli.command()
+@spec_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file for the contact sheet.")
+@click.option("--device", type=_DEVICES, default="auto", show_default=True, help="Render device.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def preview(spec, out, device, quiet):
+    """Render a few images (--n, default 16) and save a captioned contact sheet."""
+    from latentscape.preview import render_preview
+    n = spec.n if spec.n != 1000 else 16
+    path = render_preview(spec, out, n=n, device=device, progress=not quiet)
+    click.echo(f"saved {n} images to {path}")
+
+
 def main(argv=None):
     """Entry point: run the CLI, turning library errors into one clear line."""
     try:
@@ -93,11 +125,13 @@ def main(argv=None):
         e.show()
         sys.exit(e.exit_code)
     except LatentscapeError as e:
-        click.echo(f"error: {e}", err=True)
-        sys.exit(1)
+        from latentscape.pipeline.local import Interrupted
+        click.echo(f"{'interrupted' if isinstance(e, Interrupted) else 'error'}: {e}", err=True)
+        sys.exit(130 if isinstance(e, Interrupted) else 1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
     except SystemExit:
         raise
     sys.exit(0)
+

@@ -23,3 +23,11 @@ class DatasetNotFoundError(LatentscapeError, FileNotFoundError):
 
 class DatasetMismatchError(LatentscapeError):
     """An output directory holds a different dataset."""
+
+
+class RenderError(LatentscapeError):
+    """A render worker failed; the message names the shard, image index and original error."""
+
+
+class DeviceError(LatentscapeError):
+    """The requested render device does not exist on this machine."""

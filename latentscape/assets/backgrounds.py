@@ -33,10 +33,14 @@ def bpy_hdri_dir() -> Path | None:
     spec = importlib.util.find_spec("bpy")
     if spec is None or spec.origin is None:
         return None
-    # origin: site-packages/bpy/5.0/scripts/modules/bpy/__init__.py
-    version_dir = Path(spec.origin).parents[3]
-    d = version_dir / "datafiles" / "studiolights" / "world"
-    return d if d.is_dir() else None
+    # origin is site-packages/bpy/__init__.so before import, or
+    # site-packages/bpy/<ver>/scripts/modules/bpy/__init__.py once imported
+    for base in Path(spec.origin).parents:
+        if base.name == "bpy":
+            hits = sorted(base.glob("*/datafiles/studiolights/world"))
+            if hits:
+                return hits[-1]
+    return None
 
 
 def default_backgrounds() -> list[Background]:

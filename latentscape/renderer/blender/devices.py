@@ -12,56 +12,36 @@ with no GPU device enabled silently renders on the CPU, so we never do that.
 """
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+
 import bpy
+
 
 __all__ = ["DeviceUnavailableError", "DeviceChoice", "GPU_TYPES", "AUTO_ORDER",
            "choose_device", "list_devices", "select_device", "apply_device"]
 
-GPU_TYPES = ("OPTIX", "CUDA", "HIP", "ONEAPI", "METAL")
-AUTO_ORDER = GPU_TYPES  # then CPU
-_REQUESTS = {"auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal"}
+from latentscape.renderer.device_choice import (  # noqa: E402  (pure logic, no bpy)
+    AUTO_ORDER, GPU_TYPES, DeviceChoice, DeviceUnavailableError, choose_device)
 
 
-class DeviceUnavailableError(ValueError):
-    """The requested render device type has no usable device."""
-
-
-class DeviceChoice(tuple):
-    """``(device_type, device_names)``: e.g. ``('OPTIX', ['NVIDIA H100'])`` or ``('CPU', [name])``."""
-
-
-def _fmt(available: dict[str, list[str]]) -> str:
-    found = {t: list(v) for t, v in available.items() if v}
-    return repr(found) if found else "no devices at all"
-
-
-def choose_device(requested: str, available: dict[str, list[str]]) -> tuple[str, list[str]]:
-    """Decide which Cycles device type (and which devices) to use.
-
-    ``requested``: one of auto|cpu|cuda|optix|hip|oneapi|metal (case-insensitive).
-    ``available``: device type -> device names *of that type only* (CPU names
-    under 'CPU').  Returns ``(type, names)`` with type in
-    OPTIX/CUDA/HIP/ONEAPI/METAL/CPU.  ``auto`` tries OPTIX, CUDA, HIP, ONEAPI,
-    METAL, then CPU.  An explicit GPU type with no device raises
-    ``DeviceUnavailableError`` naming the request and what was found.
-    """
-    req = str(requested).strip().lower()
-    if req not in _REQUESTS:
-        raise ValueError("unknown render device %r; expected one of %s"
-                         % (requested, "|".join(sorted(_REQUESTS))))
-    if req == "cpu":
-        return "CPU", list(available.get("CPU", [])) or ["CPU"]
-    if req == "auto":
-        for t in AUTO_ORDER:
-            if available.get(t):
-                return t, list(available[t])
-        return "CPU", list(available.get("CPU", [])) or ["CPU"]
-    t = req.upper()
-    if available.get(t):
-        return t, list(available[t])
-    raise DeviceUnavailableError(
-        "requested render device %r but Cycles found no %s device; found: %s"
-        % (requested, t, _fmt(available)))
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence Blender's C-level log (it writes to stdout and stderr)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = {fd: os.dup(fd) for fd in (1, 2)}
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in saved:
+            os.dup2(devnull, fd)
+        yield
+    finally:
+        for fd, s in saved.items():
+            os.dup2(s, fd)
+            os.close(s)
+        os.close(devnull)
 
 
 def _prefs():
@@ -71,7 +51,8 @@ def _prefs():
 def list_devices() -> dict[str, list[str]]:
     """Ask Cycles (after ``refresh_devices()``) which devices exist, by type."""
     prefs = _prefs()
-    prefs.refresh_devices()
+    with _quiet_stderr():  # Cycles warns about missing CUDA/HIP libraries on every CPU-only machine
+        prefs.refresh_devices()
     out: dict[str, list[str]] = {}
     for t in GPU_TYPES:
         try:

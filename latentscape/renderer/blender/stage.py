@@ -223,7 +223,7 @@ class Stage:
 
     def __init__(self, resolution: int, fov_deg: float, samples: int, denoise: bool,
                  device: str = "cpu", backgrounds: list[dict] | None = None,
-                 want_mask: bool = True, threads: int = 0):
+                 want_mask: bool = True, threads: int = 0, device_slot: int | None = None):
         self.resolution = int(resolution)
         self.fov_deg = float(fov_deg)
         self.samples = int(samples)
@@ -241,6 +241,9 @@ class Stage:
         self.scene = sc = bpy.context.scene
         sc.render.engine = "CYCLES"
         self.device_choice = select_device(device)
+        if device_slot is not None and self.device_choice[0] != "CPU":
+            names = self.device_choice[1]
+            self.device_choice = (self.device_choice[0], [names[device_slot % len(names)]])
         self.device_used = apply_device(sc, self.device_choice)
         self._setup_render(threads)
         self._setup_camera()

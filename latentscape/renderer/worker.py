@@ -1,0 +1,131 @@
+"""A render worker process: imports bpy once, then renders whole shards from a task queue.
+
+Messages to the parent (tuples on `results`):
+  ("ready", wid, device_used)          stage built
+  ("progress", wid, n_images)          images finished since the last message
+  ("done", wid, record)                shard written and renamed; `record` is its manifest entry
+  ("error", wid, message)              failure; the message names shard and image index
+  ("exit", wid)                        worker finished (task queue drained or stop requested)
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+PROGRESS_EVERY_S = 0.25
+
+
+class Stopped(Exception):
+    """Raised inside a shard when the parent asked to stop; the partial shard is discarded."""
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    spec: dict             # DatasetSpec.to_dict()
+    root: str
+    spec_hash: str
+    device: str            # auto|cpu|cuda|...
+    device_slot: int | None = None   # which GPU of the chosen type (one worker group per GPU)
+    threads: int = 0
+
+
+def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
+    """Entry point of a worker process (spawned; never forked from a bpy process)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and tells us
+    try:
+        stage, sampler, device_used = _build(cfg)
+    except Exception as e:  # noqa: BLE001 - report anything, the parent turns it into one line
+        results.put(("error", wid, f"worker {wid} could not start: {_describe(e)}"))
+        results.put(("exit", wid))
+        return
+    results.put(("ready", wid, device_used))
+    try:
+        while not stop_event.is_set():
+            task = tasks.get()
+            if task is None:
+                break
+            record = _render_shard(stage, sampler, cfg, task, device_used, results, wid, stop_event)
+            results.put(("done", wid, record))
+    except Stopped:
+        pass
+    except Exception as e:  # noqa: BLE001
+        results.put(("error", wid, _describe(e)))
+    results.put(("exit", wid))
+
+
+def _build(cfg: WorkerConfig):
+    from latentscape.assets import default_backgrounds, load_library
+    from latentscape.config import DatasetSpec
+    from latentscape.latents.sampling import LatentSampler
+    from latentscape.renderer.blender.stage import Stage
+
+    spec = DatasetSpec.from_dict(cfg.spec)
+    backgrounds = default_backgrounds()
+    sampler = LatentSampler(spec, load_library(spec.library), backgrounds)
+    stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise,
+                  device=cfg.device, backgrounds=[_bg_dict(b) for b in backgrounds], want_mask=True,
+                  threads=cfg.threads, device_slot=cfg.device_slot)
+    return stage, sampler, stage.device_used
+
+
+def _bg_dict(b) -> dict:
+    return {"kind": "color", "rgb": list(b.rgb)} if b.kind == "color" else {"kind": "hdri", "path": b.path}
+
+
+def render_order(latents: dict) -> np.ndarray:
+    """Rows sorted by (background, object) so the stage switches as little as possible."""
+    return np.lexsort((latents["object_id"], latents["background_id"]))
+
+
+def _render_shard(stage, sampler, cfg, task, device_used, results, wid, stop_event) -> dict:
+    from latentscape.dataset.format import shard_name
+    from latentscape.dataset.writer import ShardWriter
+
+    spec = sampler.spec
+    lat = sampler.sample_range(task.start, task.stop)
+    path = Path(cfg.root) / "shards" / shard_name(task.shard_id)
+    attrs = {"spec_hash": cfg.spec_hash, "resolved_spec": sampler.resolved(), "device": device_used,
+             "blender_version": _blender_version(), "shard_id": task.shard_id}
+    res = spec.resolution
+    visible = np.zeros(task.count, dtype=np.float32)
+    pending, last = 0, time.monotonic()
+    with ShardWriter(path, task.start, task.count, res, spec.storage.compression, attrs,
+                     passes=spec.render.passes) as w:
+        w.write_latents(lat)
+        for row in render_order(lat):
+            if stop_event.is_set():
+                raise Stopped()
+            one = {k: lat[k][row] for k in lat}
+            one["seed"] = int(lat["render_seed"][row])
+            try:
+                rgb, mask = stage.render(one)
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
+            visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
+            w.write_image(int(row), rgb, mask=mask)
+            pending += 1
+            now = time.monotonic()
+            if now - last >= PROGRESS_EVERY_S:
+                results.put(("progress", wid, pending))
+                pending, last = 0, now
+        w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
+    if pending:
+        results.put(("progress", wid, pending))
+    return w.record()
+
+
+def _blender_version() -> str:
+    import bpy
+    return bpy.app.version_string
+
+
+def _describe(e: BaseException) -> str:
+    tb = traceback.extract_tb(e.__traceback__)
+    where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
+    return f"{type(e).__name__}: {e}{where}"

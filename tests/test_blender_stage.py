@@ -117,7 +117,8 @@ def test_choose_device_cpu_only_lists():
             choose_device(req, avail)
         assert req in str(ei.value) and "AMD EPYC" in str(ei.value)
         assert isinstance(ei.value, ValueError)
-    with pytest.raises(ValueError):
+    from latentscape.errors import DeviceError
+    with pytest.raises(DeviceError, match="unknown render device 'tpu'"):
         choose_device("tpu", avail)
 
 

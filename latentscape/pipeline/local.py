@@ -17,7 +17,7 @@ from pathlib import Path
 from latentscape.assets import default_backgrounds, load_library
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import save_manifest
-from latentscape.errors import LatentscapeError, RenderError
+from latentscape.errors import LatentscapeError, RenderError, SpecError
 from latentscape.latents.sampling import LatentSampler
 from latentscape.pipeline.root import pending_tasks, prepare_root
 from latentscape.renderer.device_choice import choose_device
@@ -63,6 +63,8 @@ def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", wo
                    available: dict | None = None) -> RenderSummary:
     """Render every missing shard of `spec` into `root`; resumable and safe to interrupt."""
     root = Path(root)
+    if "depth" in spec.render.passes:
+        raise SpecError("--passes depth is not implemented yet; available passes: mask")
     sampler = LatentSampler(spec, load_library(spec.library), default_backgrounds())
     sampler.sample(0)  # surface spec/sampling errors before starting Blender
     if available is None and device != "cpu":
@@ -154,10 +156,10 @@ class _Run:
                 self.stop.set()
             elif kind == "exit":
                 exited.add(wid)
+        if self.signalled:  # a signal explains any worker exit that followed it
+            raise Interrupted(f"stopped by {self.signalled}; {self._kept()}; rerun the same command to resume")
         if error:
             raise RenderError(f"{error}; {self._kept()}")
-        if self.signalled:
-            raise Interrupted(f"stopped by {self.signalled}; {self._kept()}; rerun the same command to resume")
 
     def _kept(self) -> str:
         done = sum(s["count"] for s in self.manifest["shards"])

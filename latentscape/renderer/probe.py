@@ -8,6 +8,8 @@ from latentscape.errors import RenderError
 
 def _probe(q):
     try:
+        from latentscape.renderer.worker import clean_sys_path
+        clean_sys_path()
         from latentscape.renderer.blender.devices import list_devices
         q.put(("ok", list_devices()))
     except Exception as e:  # noqa: BLE001

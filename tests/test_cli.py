@@ -1,0 +1,92 @@
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pytest
+
+from latentscape.cli import main
+
+from conftest import write_synthetic_dataset
+from latentscape.config import DatasetSpec
+
+
+def run(args, capsys):
+    with pytest.raises(SystemExit) as e:
+        main(args)
+    out = capsys.readouterr()
+    return e.value.code, out.out, out.err
+
+
+def test_help_on_every_command(capsys):
+    for cmd in ([], ["latents"], ["info"], ["verify"], ["config"], ["render"], ["preview"]):
+        code, out, _ = run(cmd + ["--help"], capsys)
+        assert code == 0 and "Usage" in out
+
+
+def test_python_dash_m():
+    r = subprocess.run([sys.executable, "-m", "latentscape", "--help"], capture_output=True, text=True)
+    assert r.returncode == 0 and "render" in r.stdout
+
+
+def test_latents_command_writes_sampled_latents(tmp_path, capsys):
+    out = tmp_path / "l.h5"
+    code, stdout, _ = run(["latents", "--n", "500", "--vary", "pose,position", "--seed", "0", "--out", str(out)], capsys)
+    assert code == 0 and "500" in stdout
+    with h5py.File(out) as f:
+        assert f["latents/position"].shape == (500, 3)
+        assert np.all(f["latents/scale"][()] == 1.0)
+        assert np.ptp(f["latents/distance"][()]) > 1
+    code, _, err = run(["latents", "--n", "5", "--out", str(out)], capsys)
+    assert code == 1 and "exists" in err
+
+
+@pytest.mark.parametrize("args, msg", [
+    (["--n", "0"], "n must be"),
+    (["--n", "-3"], "n must be"),
+    (["--resolution", "5"], "resolution"),
+    (["--vary", "pose,colour"], "colour"),
+    (["--fix", "category=chair"], "valid: cone, cube"),
+    (["--fix", "wobble=1"], "unknown latent 'wobble'"),
+    (["--dist", "scale=uniform:2:1"], "inverted"),
+])
+def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, args, msg):
+    code, _, err = run(["latents", "--out", str(tmp_path / "x.h5"), *args], capsys)
+    assert code != 0
+    lines = [line for line in err.strip().splitlines() if line]
+    assert len(lines) == 1 and msg in lines[0] and "Traceback" not in err
+
+
+def test_unknown_yaml_key_via_cli(tmp_path, capsys):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("n: 5\nsamplez: 3\n")
+    code, _, err = run(["config", "--config", str(cfg)], capsys)
+    assert code == 1 and "c.yaml" in err and "samplez" in err
+
+
+def test_config_dump_round_trip(tmp_path, capsys):
+    code, out, _ = run(["config", "--n", "42", "--vary", "pose", "--fix", "category=cube"], capsys)
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(out)
+    code, out2, _ = run(["config", "--config", str(cfg)], capsys)
+    assert code == 0 and out2 == out and "n: 42" in out
+
+
+def test_info_verify_and_foreign_roots(tmp_path, capsys):
+    root = tmp_path / "ds"
+    write_synthetic_dataset(root, DatasetSpec(n=12, shard_size=5, resolution=8, vary=("pose", "position")))
+    code, out, _ = run(["info", str(root), "--plot", str(tmp_path / "h.png")], capsys)
+    assert code == 0 and "12 of 12 in 3 shard(s)" in out and "varying   position, pose" in out
+    assert "scale(scale=1)" in out and (tmp_path / "h.png").stat().st_size > 1000
+    code, out, _ = run(["verify", str(root)], capsys)
+    assert code == 0 and out.startswith("ok: 12 images")
+    (root / "shards" / "shard-000001.h5").unlink()
+    code, out, _ = run(["verify", str(root)], capsys)
+    assert code == 1 and "PROBLEM shards/shard-000001.h5" in out
+    for cmd in ("info", "verify"):
+        code, _, err = run([cmd, str(tmp_path / "missing")], capsys)
+        assert code == 1 and "dataset not found" in err
+    (tmp_path / "foreign").mkdir()
+    (tmp_path / "foreign" / "dataset.json").write_text('{"format": "something-else"}')
+    code, _, err = run(["verify", str(tmp_path / "foreign")], capsys)
+    assert code == 1 and "not a latentscape manifest" in err

@@ -1,0 +1,212 @@
+"""End-to-end rendering with real Blender: tiny images, few samples."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+import importlib.util
+
+if importlib.util.find_spec("bpy") is None:  # don't import bpy here: the parent process never does
+    pytest.skip("bpy not installed", allow_module_level=True)
+
+from latentscape.config import DatasetSpec, RenderSettings
+from latentscape.dataset.reader import DatasetReader
+from latentscape.dataset.verify import verify
+from latentscape.latents import geometry as geo
+from latentscape.pipeline.local import render_dataset, worker_plan
+
+pytestmark = pytest.mark.blender
+RES = 64
+
+
+def _spec(**kw):
+    base = dict(n=8, shard_size=4, resolution=RES, seed=1, render=RenderSettings(samples=2, passes=("mask",)))
+    base.update(kw)
+    return DatasetSpec(**base)
+
+
+def _images(root):
+    with DatasetReader(root) as r:
+        return np.stack([r.image(i) for i in range(len(r))]), r.latents()
+
+
+def assert_same_pixels(a, b):
+    """Equal up to Cycles' cross-process float noise (docs/determinism.md): at most 2% of
+    pixels may differ, and mean absolute difference stays below 0.5 grey levels."""
+    d = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    frac = (d > 0).any(-1).mean()
+    assert frac <= 0.02 and d.mean() < 0.5, (frac, d.mean(), d.max())
+
+
+def _masks(root):
+    out = []
+    for p in sorted((root / "shards").glob("shard-*.h5")):
+        with h5py.File(p) as f:
+            out.append(f["masks"][()])
+    return np.concatenate(out)
+
+
+@pytest.fixture(scope="module")
+def position_run(tmp_path_factory):
+    """Small spheres at varying positions: labels can be checked against the mask."""
+    root = tmp_path_factory.mktemp("r") / "pos"
+    spec = _spec(n=12, vary=("position",), fix=(("category", "sphere"), ("scale", 0.5)))
+    s = render_dataset(spec, root, device="cpu", progress=False)
+    return root, spec, s
+
+
+def test_render_writes_a_dataset_verify_accepts(position_run):
+    root, spec, summary = position_run
+    assert summary.rendered == 12 and summary.devices == {"CPU"}
+    problems, info = verify(root)
+    assert problems == [] and info["images"] == 12
+    with h5py.File(root / "shards" / "shard-000000.h5") as f:
+        assert f.attrs["device"] == "CPU" and f.attrs["blender_version"].startswith("5.0")
+        assert f["masks"].shape == (4, RES, RES)
+
+
+def test_object_appears_where_the_labels_say(position_run):
+    root, spec, _ = position_run
+    _, lat = _images(root)
+    masks = _masks(root).astype(np.float64)
+    ys, xs = np.mgrid[0:RES, 0:RES] + 0.5
+    for i in range(len(masks)):
+        w = masks[i] / masks[i].sum()
+        cx, cy = (w * xs).sum(), (w * ys).sum()
+        u, v = geo.project(lat["position"][i], spec.fov_deg)[0]
+        assert np.allclose([u, v], lat["image_xy"][i])
+        px, py = (u + 1) / 2 * RES, (1 - v) / 2 * RES
+        assert abs(cx - px) < 1.5 and abs(cy - py) < 1.5, (i, cx, cy, px, py)
+    vf = lat["meta/visible_fraction"]
+    assert np.all(vf > 0.005) and np.allclose(vf, masks.mean(axis=(1, 2)) / 255, atol=1e-6)
+
+
+def test_fixed_groups_give_identical_backgrounds_and_pose_changes_the_image(tmp_path):
+    root = tmp_path / "pose"
+    render_dataset(_spec(n=4, shard_size=4, vary=("pose",), fix=(("category", "monkey"),)), root, device="cpu",
+                   progress=False)
+    imgs, lat = _images(root)
+    masks = _masks(root)
+    from scipy.ndimage import binary_erosion
+    # pixels at least 2 px from any object (the pixel filter blurs edges beyond the ID mask)
+    bg = binary_erosion((masks == 0).all(axis=0), iterations=2)
+    assert bg.sum() > RES * RES / 2
+    for i in range(1, 4):
+        assert np.array_equal(imgs[i][bg], imgs[0][bg])  # background and lighting held fixed
+        assert not np.array_equal(imgs[i], imgs[0])       # the pose changed the object
+        assert not np.array_equal(lat["rotation_quat"][i], lat["rotation_quat"][0])
+
+
+def test_same_spec_renders_identically(tmp_path):
+    spec = _spec(n=4, shard_size=2)
+    render_dataset(spec, tmp_path / "a", device="cpu", progress=False)
+    render_dataset(spec, tmp_path / "b", device="cpu", progress=False)
+    render_dataset(spec, tmp_path / "c", device="cpu", progress=False, workers=2)
+    ia, la = _images(tmp_path / "a")
+    ib, lb = _images(tmp_path / "b")
+    ic, lc = _images(tmp_path / "c")
+    for name in la:
+        assert np.array_equal(la[name], lb[name]) and np.array_equal(la[name], lc[name]), name
+    assert np.array_equal(ia, ib)  # same configuration: bit-identical
+    assert_same_pixels(ia, ic)
+
+
+def test_rerun_is_a_no_op_and_other_spec_is_refused(position_run, tmp_path):
+    root, spec, _ = position_run
+    s = render_dataset(spec, root, device="cpu", progress=False)
+    assert s.rendered == 0 and s.skipped == 12
+    from latentscape.errors import DatasetMismatchError
+    with pytest.raises(DatasetMismatchError):
+        render_dataset(spec.replace(seed=9), root, device="cpu", progress=False)
+
+
+def test_bad_device_request_is_a_clear_error(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "latentscape", "render", "--n", "2", "--resolution", "16",
+                        "--device", "cuda", "--out", str(tmp_path / "x")], capture_output=True, text=True)
+    assert r.returncode == 1
+    assert "requested render device 'cuda'" in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "x" / "shards").exists() or not list((tmp_path / "x" / "shards").iterdir())
+
+
+def test_worker_plan():
+    cpu_only = {"OPTIX": [], "CUDA": [], "CPU": ["AMD EPYC"]}
+    assert [p["device"] for p in worker_plan("auto", 2, 1, cpu_only)] == ["cpu", "cpu"]
+    two = {"CUDA": ["A", "B"], "OPTIX": ["A", "B"], "CPU": ["x"]}
+    plan = worker_plan("cuda", None, 3, two)
+    assert [(p["device"], p["device_slot"]) for p in plan] == [("cuda", 0)] * 3 + [("cuda", 1)] * 3
+    assert worker_plan("auto", None, 1, two)[0]["device"] == "optix"
+
+
+def _start_cli(root, n, shard):
+    cmd = [sys.executable, "-m", "latentscape", "render", "--n", str(n), "--shard-size", str(shard),
+           "--resolution", "48", "--samples", "8", "--out", str(root), "--quiet", "--device", "cpu"]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _wait_for_shards(root, k, proc, timeout=120):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        m = root / "dataset.json"
+        if m.exists():
+            try:
+                if len(json.loads(m.read_text())["shards"]) >= k:
+                    return
+            except json.JSONDecodeError:
+                pass
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting for shards")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_leaves_whole_shards_and_resume_equals_uninterrupted(tmp_path, sig):
+    n, shard = 30, 6
+    ref = tmp_path / "ref"
+    render_dataset(DatasetSpec(n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), ref,
+                   device="cpu", progress=False)
+    root = tmp_path / "run"
+    p = _start_cli(root, n, shard)
+    _wait_for_shards(root, 1, p)
+    t0 = time.time()
+    os.killpg(p.pid, sig)  # like Ctrl-C in a terminal: the whole process group
+    out, err = p.communicate(timeout=30)
+    assert time.time() - t0 < 10
+    assert p.returncode == 130 and "rerun the same command to resume" in err
+    assert not list((root / "shards").glob(".*.tmp"))
+    m = json.loads((root / "dataset.json").read_text())
+    assert 1 <= len(m["shards"]) < n // shard
+    problems, _ = verify(root)
+    assert all("missing" in str(x) for x in problems)  # only absent shards, nothing broken
+    render_dataset(DatasetSpec(n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), root,
+                   device="cpu", progress=False)
+    assert verify(root)[0] == []
+    (img_r, lat_r), (img_ref, lat_ref) = _images(root), _images(ref)
+    for name in lat_ref:
+        assert np.array_equal(lat_r[name], lat_ref[name]), name
+    assert_same_pixels(img_r, img_ref)
+
+
+def test_sigkill_of_a_worker_leaves_no_bad_shard(tmp_path):
+    root = tmp_path / "kill"
+    p = _start_cli(root, 30, 6)
+    _wait_for_shards(root, 1, p)
+    workers = subprocess.run(["pgrep", "-s", str(p.pid), "-f", "multiprocessing"], capture_output=True, text=True)
+    pids = [int(x) for x in workers.stdout.split()]
+    assert pids, "no worker process found"
+    for pid in pids:
+        os.kill(pid, signal.SIGKILL)
+    out, err = p.communicate(timeout=60)
+    assert p.returncode == 1 and "died unexpectedly" in err
+    problems, _ = verify(root)
+    assert all("missing" in str(x) for x in problems)
+    render_dataset(DatasetSpec(n=30, shard_size=6, resolution=48, render=RenderSettings(samples=8)), root,
+                   device="cpu", progress=False)
+    assert verify(root)[0] == []

@@ -344,8 +344,9 @@ def machine() -> dict:
     except (OSError, StopIteration):
         pass
     from importlib.metadata import version
+    import latentscape
     return {"cpu": cpu, "cores": os.cpu_count(), "bpy": version("bpy"), "python": platform.python_version(),
-            "platform": platform.platform(), "date": datetime.datetime.now().isoformat(timespec="seconds")}
+            "platform": platform.platform(), "latentscape_path": os.path.dirname(latentscape.__file__), "date": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
 def print_table(res: dict):

@@ -72,9 +72,8 @@ def config_cmd(spec, dump, resolved):
 
 
 def _sampler(spec):
-    from latentscape.assets import default_backgrounds, load_library
     from latentscape.latents.sampling import LatentSampler
-    return LatentSampler(spec, load_library(spec.library), default_backgrounds())
+    return LatentSampler.for_spec(spec)
 
 
 def _bar(it=None, **kw):
@@ -112,6 +111,58 @@ def preview(spec, out, device, quiet):
     n = spec.n if spec.n != 1000 else 16
     path = render_preview(spec, out, n=n, device=device, progress=not quiet)
     click.echo(f"saved {n} images to {path}")
+
+
+def _library_options(f):
+    f = click.option("--library", default="default", show_default=True,
+                     help="Asset sources joined by '+': default, procedural, furniture, placeholder.")(f)
+    f = click.option("--assets", "folders", multiple=True, help="User model folder (repeatable).")(f)
+    f = click.option("--license", "licence", type=click.Choice(["any", "cc0"]), default="any", show_default=True)(f)
+    return click.option("--skip-bad-assets", is_flag=True, help="Leave out unreadable user models.")(f)
+
+
+def _lib(library, folders, licence, skip_bad_assets):
+    from latentscape.assets import build_library
+    return build_library(library, tuple(folders), licence, skip_bad_assets)
+
+
+@cli.group()
+def assets():
+    """Inspect the asset library: categories, objects, licences, previews."""
+
+
+@assets.command("list")
+@_library_options
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def assets_list(library, folders, licence, skip_bad_assets, as_json):
+    """Categories with object counts, sources and licences."""
+    import json
+    from latentscape.assets.report import summary, summary_text
+    lib = _lib(library, folders, licence, skip_bad_assets)
+    click.echo(json.dumps(summary(lib), indent=1) if as_json else summary_text(lib))
+
+
+@assets.command("show")
+@click.argument("name")
+@_library_options
+def assets_show(name, library, folders, licence, skip_bad_assets):
+    """Details of a category (its objects) or of one object."""
+    from latentscape.assets.report import show
+    click.echo(show(_lib(library, folders, licence, skip_bad_assets), name))
+
+
+@assets.command("preview")
+@_library_options
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file.")
+@click.option("--per-category", type=int, default=6, show_default=True, help="Objects shown per category.")
+@click.option("--categories", help="Only these categories (comma-separated).")
+@click.option("--resolution", type=int, default=96, show_default=True)
+def assets_preview(library, folders, licence, skip_bad_assets, out, per_category, categories, resolution):
+    """Render one row per category at the canonical pose and save a grid."""
+    from latentscape.preview import asset_sheet
+    path, n = asset_sheet(library, folders, licence, skip_bad_assets, out, per_category,
+                          categories.split(",") if categories else None, resolution)
+    click.echo(f"saved {n} renders to {path}")
 
 
 def main(argv=None):

@@ -66,7 +66,11 @@ class DatasetSpec:
     margin: float = 0.02
     category_sampling: str = "balanced"
     categories: tuple[str, ...] = ()
-    library: str = "placeholder"
+    library: str = "default"
+    assets: tuple[str, ...] = ()
+    license: str = "any"
+    skip_bad_assets: bool = False
+    backgrounds: tuple[str, ...] = ()
     render: RenderSettings = field(default_factory=RenderSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
 
@@ -90,6 +94,7 @@ class DatasetSpec:
         _one_of(self.position_mode, POSITION_MODES, f"{w}position_mode")
         _one_of(self.pose_mode, POSE_MODES, f"{w}pose_mode")
         _one_of(self.category_sampling, CATEGORY_SAMPLING, f"{w}category_sampling")
+        _one_of(self.license, ("any", "cc0"), f"{w}license")
         for g in self.vary:
             _one_of(g, GROUPS, f"{w}vary group")
         active = self.active_params()
@@ -115,6 +120,8 @@ class DatasetSpec:
             "position_mode": self.position_mode, "pose_mode": self.pose_mode,
             "margin": float(self.margin), "category_sampling": self.category_sampling,
             "categories": list(self.categories), "library": self.library,
+            "assets": list(self.assets), "license": self.license, "skip_bad_assets": self.skip_bad_assets,
+            "backgrounds": list(self.backgrounds),
             "render": {"samples": self.render.samples, "denoise": self.render.denoise,
                        "passes": list(self.render.passes)},
             "storage": {"compression": self.storage.compression},
@@ -144,6 +151,10 @@ class DatasetSpec:
         if "categories" in kw:
             cats = kw["categories"] or []
             kw["categories"] = tuple(str(c) for c in (cats.split(",") if isinstance(cats, str) else cats))
+        for key in ("assets", "backgrounds"):
+            if key in kw:
+                v = kw[key] or []
+                kw[key] = tuple(str(x) for x in ([v] if isinstance(v, str) else v))
         if "render" in kw:
             r = kw["render"] or {}
             _no_unknown(r, {"samples", "denoise", "passes"}, f"{where}: render")

@@ -31,3 +31,19 @@ class RenderError(LatentscapeError):
 
 class DeviceError(LatentscapeError):
     """The requested render device does not exist on this machine."""
+
+
+class TargetError(SpecError):
+    """An unknown target name or target encoding; the message lists the valid ones."""
+
+
+class SplitError(SpecError):
+    """An unknown split, an invalid split definition, or a split file that does not match its dataset."""
+
+
+class ExportError(LatentscapeError):
+    """An export could not be written (for example the output already holds shards)."""
+
+
+class AssetError(LatentscapeError):
+    """Asset files could not be read; the message lists every bad file."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from latentscape.assets import default_backgrounds, load_library
 from latentscape.config import DatasetSpec
 from latentscape.dataset.writer import ShardWriter
 from latentscape.errors import DatasetMismatchError
@@ -17,7 +16,7 @@ def write_latents_file(spec: DatasetSpec, out: Path, overwrite: bool = False, pr
     """Sample latents of images 0..n-1 into one shard-format HDF5 file without images."""
     if out.exists() and not overwrite:
         raise DatasetMismatchError(f"{out} exists; use --overwrite to replace it")
-    sampler = LatentSampler(spec, load_library(spec.library), default_backgrounds())
+    sampler = LatentSampler.for_spec(spec)
     parts = []
     bar = progress(total=spec.n, desc="latents", unit="img") if progress else None
     for start in range(0, spec.n, _CHUNK):

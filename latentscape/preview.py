@@ -71,3 +71,35 @@ def render_preview(spec, out: str | Path, n: int = 16, device: str = "auto", pro
     with tempfile.TemporaryDirectory(prefix="latentscape-preview-") as tmp:
         render_dataset(spec, Path(tmp) / "ds", device=device, progress=progress)
         return contact_sheet(Path(tmp) / "ds", out)
+
+
+def asset_sheet(library, folders, licence, skip_bad, out, per_category=6, categories=None, resolution=96):
+    """One row per category: its first `per_category` objects at the canonical pose, labelled."""
+    from tqdm import tqdm
+
+    from latentscape.assets import build_library
+    from latentscape.config import DatasetSpec, RenderSettings
+    from latentscape.renderer.showcase import render_objects
+    lib = build_library(library, tuple(folders), licence, skip_bad)
+    cats = categories or lib.categories
+    rows = [(c, lib.objects_in(lib.category_index(c))[:per_category]) for c in cats]
+    ids = [i for _, r in rows for i in r]
+    spec = DatasetSpec(n=1, resolution=resolution, library=library, assets=tuple(folders), license=licence,
+                       skip_bad_assets=skip_bad, render=RenderSettings(samples=8))
+    latents = {"position": (0.0, 0.0, 2.2), "rotation_quat": (0.966, -0.259, 0.0, 0.0),  # seen a little from above
+               "scale": 1.0, "light_azimuth": -0.6, "light_elevation": 0.6, "light_intensity": 3.0,
+               "light_temperature": 6500.0, "env_strength": 1.0, "background_id": 0, "env_rotation": 0.0, "seed": 0}
+    with tqdm(total=len(ids), desc="assets", unit="obj") as bar:
+        images = render_objects(spec, ids, latents, progress=bar)
+    label_w, cell = 110, resolution
+    sheet = Image.new("RGB", (label_w + per_category * cell, len(rows) * cell), "white")
+    draw = ImageDraw.Draw(sheet)
+    font = ImageFont.load_default()
+    for r, (cat, objs) in enumerate(rows):
+        draw.text((4, r * cell + cell // 2 - 6), f"{cat} ({len(lib.objects_in(lib.category_index(cat)))})",
+                  fill="black", font=font)
+        for c, oid in enumerate(objs):
+            sheet.paste(Image.fromarray(images[oid]), (label_w + c * cell, r * cell))
+    out = Path(out)
+    sheet.save(out)
+    return out, len(ids)

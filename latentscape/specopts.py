@@ -22,7 +22,11 @@ SPEC_OPTIONS = [
     click.option("--margin", type=float, help="Free border kept around the object's projected box (fraction of the image side)."),
     click.option("--categories", help="Restrict to these categories (comma-separated names)."),
     click.option("--category-sampling", type=click.Choice(["balanced", "objects"]), help="Uniform over categories then objects, or over objects."),
-    click.option("--library", help="Asset library name."),
+    click.option("--library", help="Asset sources joined by '+': default, procedural, furniture, placeholder."),
+    click.option("--assets", "assets", multiple=True, help="User model folder ROOT/<category>/<model>.<ext> (repeatable)."),
+    click.option("--license", "license", type=click.Choice(["any", "cc0"]), help="Keep only CC0 objects with cc0."),
+    click.option("--skip-bad-assets", is_flag=True, default=None, help="Warn about unreadable user models instead of failing."),
+    click.option("--backgrounds", "backgrounds", multiple=True, help="Folder of HDRI files (.exr, .hdr) to add (repeatable)."),
     click.option("--samples", type=int, help="Cycles samples per pixel."),
     click.option("--denoise/--no-denoise", default=None, help="OIDN denoising (fast prefilter)."),
     click.option("--passes", help="Extra passes to store: mask, depth (comma-separated)."),
@@ -44,6 +48,7 @@ def spec_options(f):
 
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "margin", "categories", "category_sampling", "library",
+              "assets", "license", "skip_bad_assets", "backgrounds",
               "samples", "denoise", "passes", "compression"}
 
 
@@ -52,6 +57,8 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
     """Start from the YAML file (or defaults) and apply every flag given."""
     base = DatasetSpec.from_yaml(config_path).to_dict() if config_path else DatasetSpec().to_dict()
     for k, v in flags.items():
+        if k in ("assets", "backgrounds"):
+            v = list(v) or None
         if v is not None:
             base[k] = list(parse_vary(v, "--vary")) if k == "vary" else v
     if fix:

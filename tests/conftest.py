@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from latentscape.assets import default_backgrounds, load_library
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import save_manifest
 from latentscape.dataset.writer import ShardWriter
@@ -17,7 +16,7 @@ from latentscape.pipeline.root import pending_tasks, prepare_root
 
 
 def make_sampler(spec: DatasetSpec) -> LatentSampler:
-    return LatentSampler(spec, load_library(spec.library), default_backgrounds())
+    return LatentSampler.for_spec(spec)
 
 
 def write_synthetic_dataset(root: Path, spec: DatasetSpec, overwrite=False) -> dict:

@@ -1,5 +1,17 @@
 """Asset libraries (objects with categories) and backgrounds. Never imports bpy."""
-from latentscape.assets.library import AssetLibrary, ObjectInfo, load_library
 from latentscape.assets.backgrounds import Background, default_backgrounds
+from latentscape.assets.library import AssetLibrary, ObjectInfo
+from latentscape.assets.sources import build_library
 
-__all__ = ["AssetLibrary", "ObjectInfo", "load_library", "Background", "default_backgrounds"]
+__all__ = ["AssetLibrary", "ObjectInfo", "Background", "default_backgrounds", "build_library",
+           "load_library", "library_for"]
+
+
+def load_library(name: str = "default") -> AssetLibrary:
+    """A library by name (sources joined with '+'), without user folders."""
+    return build_library(name)
+
+
+def library_for(spec) -> AssetLibrary:
+    """The library a DatasetSpec asks for: sources, user folders, licence filter."""
+    return build_library(spec.library, tuple(spec.assets), spec.license, spec.skip_bad_assets)

@@ -51,3 +51,27 @@ def default_backgrounds() -> list[Background]:
         path = str(d / f"{name}.exr") if d is not None else None
         out.append(Background(name=name, kind="hdri", path=path))
     return out
+
+
+HDRI_SUFFIXES = (".exr", ".hdr")
+
+
+def folder_backgrounds(folder: str | Path) -> list[Background]:
+    """Every .exr / .hdr file of a folder, sorted by name, as HDRI backgrounds."""
+    from latentscape.errors import SpecError
+    d = Path(folder)
+    if not d.is_dir():
+        raise SpecError(f"background folder not found: {d}")
+    files = sorted(p for p in d.iterdir() if p.suffix.lower() in HDRI_SUFFIXES)
+    if not files:
+        raise SpecError(f"background folder {d} has no {' or '.join(HDRI_SUFFIXES)} files")
+    return [Background(name=f"{d.name}/{p.stem}", kind="hdri", path=str(p.resolve()), licence="user-supplied")
+            for p in files]
+
+
+def backgrounds_for(spec) -> list[Background]:
+    """The default backgrounds followed by those of the spec's HDRI folders."""
+    out = default_backgrounds()
+    for folder in spec.backgrounds:
+        out += folder_backgrounds(folder)
+    return out

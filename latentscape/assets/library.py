@@ -6,7 +6,7 @@ sorted category list and `object_id` latents index the global object list
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from latentscape.errors import SpecError
 
@@ -22,12 +22,22 @@ class ObjectInfo:
     source: str
     licence: str
     builder: str  # how the renderer makes it, e.g. "primitive:cube"
+    sha256: str = ""
+    triangles: int = 0
+    creator: str = ""
+    rotation: tuple[float, ...] | None = None  # source-specific pre-rotation (Sweet Home 3D)
+
+    def descriptor(self) -> dict:
+        """What the renderer needs to build the object."""
+        return {"name": self.name, "builder": self.builder, "extents": list(self.extents),
+                "rotation": list(self.rotation) if self.rotation else None}
 
 
 @dataclass(frozen=True)
 class AssetLibrary:
     name: str
     objects: tuple[ObjectInfo, ...]
+    skipped: tuple[str, ...] = ()  # unreadable files left out (with --skip-bad-assets)
 
     @property
     def categories(self) -> list[str]:
@@ -50,9 +60,11 @@ class AssetLibrary:
             "categories": self.categories,
             "objects": [
                 {"id": o.id, "name": o.name, "category": o.category, "extents": list(o.extents),
-                 "source": o.source, "licence": o.licence}
+                 "source": o.source, "licence": o.licence, "creator": o.creator, "sha256": o.sha256,
+                 "triangles": o.triangles}
                 for o in self.objects
             ],
+            "skipped": list(self.skipped),
         }
 
 
@@ -90,11 +102,8 @@ def placeholder_library() -> AssetLibrary:
     return AssetLibrary(name="placeholder", objects=objs)
 
 
-LIBRARIES = {"placeholder": placeholder_library}
-
-
-def load_library(name: str) -> AssetLibrary:
-    """Load a library by name; the error lists the known ones."""
-    if name not in LIBRARIES:
-        raise SpecError(f"unknown asset library {name!r}; valid: {', '.join(sorted(LIBRARIES))}")
-    return LIBRARIES[name]()
+def with_ids(name: str, objects: list[ObjectInfo], skipped=()) -> AssetLibrary:
+    """A library whose object ids follow the sorted (category, name) order."""
+    objs = sorted(objects, key=lambda o: (o.category, o.name))
+    return AssetLibrary(name=name, objects=tuple(replace(o, id=i) for i, o in enumerate(objs)),
+                        skipped=tuple(skipped))

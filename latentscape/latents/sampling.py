@@ -35,6 +35,13 @@ class LatentSampler:
         self._allowed_objects = self._object_set()
         self._extents = np.array([o.extents for o in library.objects], dtype=np.float64)
 
+    @classmethod
+    def for_spec(cls, spec: DatasetSpec) -> "LatentSampler":
+        """Resolve the spec's asset library and backgrounds, then build the sampler."""
+        from latentscape.assets import library_for
+        from latentscape.assets.backgrounds import backgrounds_for
+        return cls(spec, library_for(spec), backgrounds_for(spec))
+
     # ---- description -------------------------------------------------------
     def resolved(self) -> dict:
         """The spec with every distribution and name table resolved (stored and hashed)."""

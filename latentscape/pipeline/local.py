@@ -14,7 +14,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from latentscape.assets import default_backgrounds, load_library
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import save_manifest
 from latentscape.errors import LatentscapeError, RenderError, SpecError
@@ -65,7 +64,7 @@ def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", wo
     root = Path(root)
     if "depth" in spec.render.passes:
         raise SpecError("--passes depth is not implemented yet; available passes: mask")
-    sampler = LatentSampler(spec, load_library(spec.library), default_backgrounds())
+    sampler = LatentSampler.for_spec(spec)
     sampler.sample(0)  # surface spec/sampling errors before starting Blender
     if available is None and device != "cpu":
         from latentscape.renderer.probe import probe_devices

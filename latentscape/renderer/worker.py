@@ -77,27 +77,30 @@ def clean_sys_path():
 
 def _build(cfg: WorkerConfig):
     clean_sys_path()
-    from latentscape.assets import default_backgrounds, load_library
     from latentscape.config import DatasetSpec
     from latentscape.latents.sampling import LatentSampler
     from latentscape.renderer.blender.stage import Stage
 
     spec = DatasetSpec.from_dict(cfg.spec)
-    backgrounds = default_backgrounds()
-    sampler = LatentSampler(spec, load_library(spec.library), backgrounds)
+    sampler = LatentSampler.for_spec(spec)
     stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise,
-                  device=cfg.device, backgrounds=[_bg_dict(b) for b in backgrounds], want_mask=True,
-                  threads=cfg.threads, device_slot=cfg.device_slot)
+                  device=cfg.device, backgrounds=[bg_dict(b) for b in sampler.backgrounds], want_mask=True,
+                  threads=cfg.threads, device_slot=cfg.device_slot,
+                  objects=[o.descriptor() for o in sampler.library.objects])
     return stage, sampler, stage.device_used
 
 
-def _bg_dict(b) -> dict:
+def bg_dict(b) -> dict:
     return {"kind": "color", "rgb": list(b.rgb)} if b.kind == "color" else {"kind": "hdri", "path": b.path}
 
 
+KEEP_ALL_OBJECTS_UP_TO = 64
+
+
 def render_order(latents: dict) -> np.ndarray:
-    """Rows sorted by (background, object) so the stage switches as little as possible."""
-    return np.lexsort((latents["object_id"], latents["background_id"]))
+    """Rows sorted by (object, background): each object is used in one run, so a big
+    library can be rendered with one object loaded at a time."""
+    return np.lexsort((latents["background_id"], latents["object_id"]))
 
 
 def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_stop) -> dict:
@@ -117,11 +120,14 @@ def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_s
     # measured ~75 edge pixels of 4096 at 64^2). An empty render at each shard start
     # makes a shard's pixels a function of the shard alone, whichever worker
     # renders it, in whatever order, fresh or resumed.
+    evict = len(sampler.library.objects) > KEEP_ALL_OBJECTS_UP_TO
+    stage.keep_only(np.unique(lat["object_id"]) if not evict else [])
     stage.clear_render()
     with ShardWriter(path, task.start, task.count, res, spec.storage.compression, attrs,
                      passes=spec.render.passes) as w:
         w.write_latents(lat)
-        for row in render_order(lat):
+        order = render_order(lat)
+        for pos, row in enumerate(order):
             if should_stop():  # asked to stop, or the parent died
                 raise Stopped()
             one = {k: lat[k][row] for k in lat}
@@ -132,6 +138,8 @@ def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_s
                 raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
             visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
             w.write_image(int(row), rgb, mask=mask)
+            if evict and (pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != one["object_id"]):
+                stage.keep_only([])  # this object's run is over: free it
             pending += 1
             now = time.monotonic()
             if now - last >= PROGRESS_EVERY_S:

@@ -12,11 +12,9 @@ with no GPU device enabled silently renders on the CPU, so we never do that.
 """
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-
 import bpy
+
+from .quiet import quiet
 
 
 __all__ = ["DeviceUnavailableError", "DeviceChoice", "GPU_TYPES", "AUTO_ORDER",
@@ -26,24 +24,6 @@ from latentscape.renderer.device_choice import (  # noqa: E402  (pure logic, no 
     AUTO_ORDER, GPU_TYPES, DeviceChoice, DeviceUnavailableError, choose_device)
 
 
-@contextlib.contextmanager
-def _quiet_stderr():
-    """Silence Blender's C-level log (it writes to stdout and stderr)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = {fd: os.dup(fd) for fd in (1, 2)}
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in saved:
-            os.dup2(devnull, fd)
-        yield
-    finally:
-        for fd, s in saved.items():
-            os.dup2(s, fd)
-            os.close(s)
-        os.close(devnull)
-
-
 def _prefs():
     return bpy.context.preferences.addons["cycles"].preferences
 
@@ -51,7 +31,7 @@ def _prefs():
 def list_devices() -> dict[str, list[str]]:
     """Ask Cycles (after ``refresh_devices()``) which devices exist, by type."""
     prefs = _prefs()
-    with _quiet_stderr():  # Cycles warns about missing CUDA/HIP libraries on every CPU-only machine
+    with quiet():  # Cycles warns about missing CUDA/HIP libraries on every CPU-only machine
         prefs.refresh_devices()
     out: dict[str, list[str]] = {}
     for t in GPU_TYPES:

@@ -26,35 +26,24 @@ Conventions (see the package docs):
 """
 from __future__ import annotations
 
-import contextlib
 import glob
 import math
 import os
-import sys
 import time
 
-import bpy  # noqa: I001  (bpy must be imported before bmesh)
-import bmesh
+import bpy
 import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 
 from .devices import apply_device, select_device
 from .pixels import RenderReader
+from .quiet import quiet
 
 __all__ = ["Stage", "PLACEHOLDER_CATEGORIES", "PLACEHOLDER_EXTENTS", "DEFAULT_LATENTS",
            "default_backgrounds", "hdri_paths", "project_point"]
 
-PLACEHOLDER_CATEGORIES = ("cone", "cube", "cylinder", "monkey", "sphere", "torus")
-
-# Plain, distinct linear base colours (the shape, not the colour, is the main cue).
-_PLACEHOLDER_COLOURS = {
-    "cone": (0.80, 0.25, 0.10),
-    "cube": (0.15, 0.35, 0.80),
-    "cylinder": (0.20, 0.65, 0.20),
-    "monkey": (0.75, 0.55, 0.25),
-    "sphere": (0.70, 0.70, 0.70),
-    "torus": (0.60, 0.20, 0.60),
-}
+from .objects import (PLACEHOLDER_CATEGORIES, PLACEHOLDER_EXTENTS, ObjectStore,  # noqa: E402
+                      descriptor_for_placeholder)
 
 # C = Rx(-90 deg): canonical asset frame -> Blender world at identity pose.
 _C = Quaternion((1.0, 0.0, 0.0), -math.pi / 2)
@@ -97,121 +86,7 @@ def project_point(position, fov_deg: float) -> tuple[float, float]:
     return x / (z * t), y / (z * t)
 
 
-# ---------------------------------------------------------------- placeholders
-def _torus_mesh(name, major=1.0, minor=0.25, n_major=48, n_minor=12):
-    a = np.linspace(0, 2 * np.pi, n_major, endpoint=False)
-    b = np.linspace(0, 2 * np.pi, n_minor, endpoint=False)
-    A, B = np.meshgrid(a, b, indexing="ij")
-    r = major + minor * np.cos(B)
-    verts = np.stack([r * np.cos(A), r * np.sin(A), minor * np.sin(B)], -1).reshape(-1, 3)
-    faces = []
-    for i in range(n_major):
-        for j in range(n_minor):
-            i2, j2 = (i + 1) % n_major, (j + 1) % n_minor
-            faces.append((i * n_minor + j, i2 * n_minor + j, i2 * n_minor + j2, i * n_minor + j2))
-    me = bpy.data.meshes.new(name)
-    me.from_pydata(verts.tolist(), [], faces)
-    return me
-
-
-def _bmesh_mesh(name, build):
-    bm = bmesh.new()
-    build(bm)
-    me = bpy.data.meshes.new(name)
-    bm.to_mesh(me)
-    bm.free()
-    return me
-
-
-def _build_placeholder_mesh(cat: str):
-    if cat == "cone":
-        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
-            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=0.0, depth=2.0))
-        smooth = math.radians(50)
-    elif cat == "cube":
-        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cube(bm, size=2.0))
-        smooth = None
-    elif cat == "cylinder":
-        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
-            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=1.0, depth=2.0))
-        smooth = math.radians(50)
-    elif cat == "monkey":
-        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_monkey(bm))
-        smooth = math.radians(80)
-    elif cat == "sphere":
-        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_uvsphere(
-            bm, u_segments=48, v_segments=24, radius=1.0))
-        smooth = math.radians(180)
-    elif cat == "torus":
-        me = _torus_mesh(cat)
-        smooth = math.radians(180)
-    else:  # pragma: no cover
-        raise ValueError(cat)
-    # normalise: bbox centre -> origin, longest side -> 1
-    n = len(me.vertices)
-    co = np.empty(n * 3, np.float64)
-    me.vertices.foreach_get("co", co)
-    co = co.reshape(n, 3)
-    lo, hi = co.min(0), co.max(0)
-    co = (co - (lo + hi) / 2) / float((hi - lo).max())
-    me.vertices.foreach_set("co", co.astype(np.float32).ravel())
-    me.update()
-    if smooth is not None:
-        me.shade_smooth()
-        if smooth < math.pi:
-            me.set_sharp_from_angle(angle=smooth)
-    return me
-
-
-def _placeholder_material(cat: str):
-    mat = bpy.data.materials.new("mat_" + cat)
-    if mat.node_tree is None:  # 5.0 creates node materials already; use_nodes is deprecated
-        mat.use_nodes = True
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    bsdf.inputs["Base Color"].default_value = (*_PLACEHOLDER_COLOURS[cat], 1.0)
-    bsdf.inputs["Roughness"].default_value = 0.55
-    bsdf.inputs["Metallic"].default_value = 0.0
-    return mat
-
-
-def _mesh_extents(me) -> tuple[float, float, float]:
-    n = len(me.vertices)
-    co = np.empty(n * 3, np.float64)
-    me.vertices.foreach_get("co", co)
-    co = co.reshape(n, 3)
-    return tuple(float(v) for v in (co.max(0) - co.min(0)))
-
-
-def _compute_placeholder_extents() -> dict[str, tuple[float, float, float]]:
-    out = {}
-    for cat in PLACEHOLDER_CATEGORIES:
-        me = _build_placeholder_mesh(cat)
-        out[cat] = _mesh_extents(me)
-        bpy.data.meshes.remove(me)
-    return out
-
-
-#: Normalised bbox extents (dx, dy, dz) in the canonical asset frame, computed
-#: from the actual placeholder meshes at import time (a few ms).
-PLACEHOLDER_EXTENTS: dict[str, tuple[float, float, float]] = _compute_placeholder_extents()
-
-
 # ---------------------------------------------------------------- stdout
-@contextlib.contextmanager
-def _quiet_fd(fd: int = 1):
-    """Silence a C-level file descriptor (Blender prints from C)."""
-    sys.stdout.flush()
-    saved = os.dup(fd)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, fd)
-        yield
-    finally:
-        os.dup2(saved, fd)
-        os.close(saved)
-        os.close(devnull)
-
-
 # ---------------------------------------------------------------- stage
 class Stage:
     """A Cycles scene built once and re-rendered per latent dict.
@@ -223,7 +98,8 @@ class Stage:
 
     def __init__(self, resolution: int, fov_deg: float, samples: int, denoise: bool,
                  device: str = "cpu", backgrounds: list[dict] | None = None,
-                 want_mask: bool = True, threads: int = 0, device_slot: int | None = None):
+                 want_mask: bool = True, threads: int = 0, device_slot: int | None = None,
+                 objects: list[dict] | None = None):
         self.resolution = int(resolution)
         self.fov_deg = float(fov_deg)
         self.samples = int(samples)
@@ -232,11 +108,12 @@ class Stage:
         self.backgrounds = list(backgrounds) if backgrounds is not None else default_backgrounds()
         if not self.backgrounds:
             raise ValueError("backgrounds must not be empty")
-        self.categories = PLACEHOLDER_CATEGORIES
+        self.descriptors = list(objects) if objects is not None else [
+            descriptor_for_placeholder(n) for n in PLACEHOLDER_CATEGORIES]
         self.timings: dict[str, float] = {"update": 0.0, "render": 0.0, "readback": 0.0, "n": 0}
 
         t0 = time.perf_counter()
-        with _quiet_fd(1):
+        with quiet((1,)):
             bpy.ops.wm.read_factory_settings(use_empty=True)
         self.scene = sc = bpy.context.scene
         sc.render.engine = "CYCLES"
@@ -316,27 +193,23 @@ class Stage:
         self.camera = ob
 
     def _setup_objects(self):
-        sc = self.scene
-        self.objects = []
-        for cat in self.categories:
-            me = _build_placeholder_mesh(cat)
-            me.materials.append(_placeholder_material(cat))
-            ob = bpy.data.objects.new("obj_" + cat, me)
-            sc.collection.objects.link(ob)
-            ob.rotation_mode = "QUATERNION"
-            ob.pass_index = 1
-            self._set_visible(ob, False)
-            self.objects.append(ob)
+        self.store = ObjectStore(self.scene, self.descriptors)
+
+    def keep_only(self, object_ids):
+        """Free loaded objects not in `object_ids` (call between shards to bound memory)."""
+        self.reset()
+        return self.store.keep_only(object_ids)
 
     @staticmethod
-    def _set_visible(ob, vis: bool):
+    def _set_visible(obj, vis: bool):
         # hide_render, not ray-visibility flags: with the flags, an image depended on
         # which object the previous image showed (~75 edge pixels of 4096 differed at
         # 64^2, up to 100/255), because the BVH was refit instead of rebuilt. With
         # hide_render it depends only on the previous image when both show the same
         # object; the worker's per-shard warm-up render pins that down. Measured
         # cost: no difference at 64^2 (22.4 ms/img either way).
-        ob.hide_render = not vis
+        for ob in obj.parts:
+            ob.hide_render = not vis
 
     def _setup_light(self):
         sc = self.scene
@@ -459,14 +332,13 @@ class Stage:
         sc = self.scene
 
         oid = int(lat["object_id"])
-        if not 0 <= oid < len(self.objects):
-            raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.objects) - 1))
         if st.get("object_id") != oid:
+            loaded = self.store.get(oid)
             if st.get("object_id") is not None:
-                self._set_visible(self.objects[st["object_id"]], False)
-            self._set_visible(self.objects[oid], True)
+                self._set_visible(self.store.get(st["object_id"]), False)
+            self._set_visible(loaded, True)
             st["object_id"] = oid
-        ob = self.objects[oid]
+        ob = self.store.get(oid).root
         x, y, z = (float(v) for v in lat["position"])
         q = Quaternion([float(v) for v in lat["rotation_quat"]])
         if q.magnitude == 0:
@@ -535,8 +407,8 @@ class Stage:
         pixels do not depend on what was rendered before (see ``_set_visible``).
         """
         oid = self._state.get("object_id")
-        if oid is not None:
-            self._set_visible(self.objects[oid], False)
+        if oid is not None and oid in self.store.loaded:
+            self._set_visible(self.store.loaded[oid], False)
         self._state = {}
 
     def clear_render(self):

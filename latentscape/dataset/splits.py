@@ -1,0 +1,424 @@
+"""Declarative train/val/test splits, recorded beside the dataset (numpy only).
+
+A split *definition* (`SplitSpec`) names parts and says which images go where:
+
+    name: cogent
+    seed: 0
+    holdout:                      # applied in order; an image goes to the first that matches
+      - part: test
+        where: {all: [{latent: category, in: [cube, cone]}, {latent: yaw, gt: 30, unit: deg}]}
+      - part: test
+        objects_per_category: 1   # or objects: [names]
+    fractions: {train: 0.9, val: 0.1}   # the remaining images, at random (seeded)
+
+Its result is written to ROOT/splits/<name>.json: the definition, the dataset's spec hash,
+and for each part its count, the sha256 of its index array and the (sorted) global
+indices. Parts are disjoint and cover all n images; the same definition on the same
+dataset always gives the same indices.
+
+`split="train"` (or "val", "test") means a part of the built-in definition "default":
+random 80/10/10 with seed 0, created on first use. `split="NAME/PART"` reads
+ROOT/splits/NAME.json (create it with `create_split`, or pass `splits=` to the dataset).
+
+Conditions (`where`):
+    {latent: NAME, OP: VALUE [, unit: deg]}     OP: eq ne lt le gt ge in not_in between
+    {all: [cond, ...]}  {any: [cond, ...]}  {not: cond}
+NAME is a stored latent, a component `position[2]`, or an alias: yaw pitch roll
+(rotation_euler), x y z (position), u v (image_xy). Categorical values may be names
+(category, object and background names). `unit: deg` converts numbers to radians.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from latentscape.dataset.encodings import _atomic_write_json, indices_sha256
+from latentscape.errors import SplitError
+from latentscape.latents.space import LATENTS
+
+SPLIT_DIR = "splits"
+SPLIT_FORMAT = "latentscape-split"
+DEFAULT_NAME = "default"
+_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+ALIASES = {"yaw": ("rotation_euler", 0), "pitch": ("rotation_euler", 1), "roll": ("rotation_euler", 2),
+           "x": ("position", 0), "y": ("position", 1), "z": ("position", 2),
+           "u": ("image_xy", 0), "v": ("image_xy", 1)}
+OPS = ("eq", "ne", "lt", "le", "gt", "ge", "in", "not_in", "between")
+
+
+@dataclass(frozen=True)
+class HoldOut:
+    """Images sent to `part` before the random split: those matching `where`, those of
+    the named `objects`, or of `objects_per_category` objects drawn per category."""
+
+    part: str = "test"
+    where: dict | None = None
+    objects: tuple[str, ...] | None = None
+    objects_per_category: int | None = None
+
+    def to_dict(self) -> dict:
+        d: dict[str, Any] = {"part": self.part}
+        if self.where is not None:
+            d["where"] = self.where
+        if self.objects is not None:
+            d["objects"] = list(self.objects)
+        if self.objects_per_category is not None:
+            d["objects_per_category"] = self.objects_per_category
+        return d
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    name: str
+    fractions: tuple[tuple[str, float], ...] = (("train", 0.8), ("val", 0.1), ("test", 0.1))
+    seed: int = 0
+    holdout: tuple[HoldOut, ...] = ()
+
+    def __post_init__(self):
+        if isinstance(self.fractions, dict):
+            object.__setattr__(self, "fractions", tuple(self.fractions.items()))
+        object.__setattr__(self, "holdout", tuple(self.holdout))
+
+    @property
+    def parts(self) -> list[str]:
+        out = [p for p, _ in self.fractions]
+        for h in self.holdout:
+            if h.part not in out:
+                out.append(h.part)
+        return out
+
+    def validate(self) -> "SplitSpec":
+        w = f"split {self.name!r}"
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
+            raise SplitError(f"split name {self.name!r} must match [A-Za-z0-9_.-]+")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise SplitError(f"{w}: seed must be a non-negative integer, got {self.seed!r}")
+        if not self.fractions:
+            raise SplitError(f"{w}: fractions must name at least one part")
+        for p, f in self.fractions:
+            if not isinstance(f, (int, float)) or f < 0:
+                raise SplitError(f"{w}: fraction of {p!r} must be a number >= 0, got {f!r}")
+        total = sum(f for _, f in self.fractions)
+        if abs(total - 1.0) > 1e-6:
+            raise SplitError(f"{w}: fractions must sum to 1, got {total:g}")
+        for h in self.holdout:
+            given = [h.where is not None, h.objects is not None, h.objects_per_category is not None]
+            if sum(given) != 1:
+                raise SplitError(f"{w}: each holdout needs exactly one of where, objects, objects_per_category")
+            if h.objects_per_category is not None and (not isinstance(h.objects_per_category, int)
+                                                      or h.objects_per_category < 1):
+                raise SplitError(f"{w}: objects_per_category must be an integer >= 1")
+            if h.where is not None:
+                _check_cond(h.where, w)
+        return self
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "seed": self.seed, "fractions": dict(self.fractions),
+                "holdout": [h.to_dict() for h in self.holdout]}
+
+    @staticmethod
+    def from_dict(d: dict, where: str = "split") -> "SplitSpec":
+        if not isinstance(d, dict):
+            raise SplitError(f"{where}: expected a mapping, got {type(d).__name__}")
+        unknown = set(d) - {"name", "seed", "fractions", "holdout"}
+        if unknown:
+            raise SplitError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: name, seed, fractions, holdout")
+        if "name" not in d:
+            raise SplitError(f"{where}: a split needs a name")
+        holdout = []
+        for i, h in enumerate(d.get("holdout") or []):
+            if not isinstance(h, dict):
+                raise SplitError(f"{where}: holdout[{i}] must be a mapping")
+            bad = set(h) - {"part", "where", "objects", "objects_per_category"}
+            if bad:
+                raise SplitError(f"{where}: holdout[{i}] unknown key(s) {sorted(bad)}; "
+                                 f"allowed: part, where, objects, objects_per_category")
+            objs = h.get("objects")
+            holdout.append(HoldOut(part=str(h.get("part", "test")), where=h.get("where"),
+                                   objects=tuple(objs) if objs is not None else None,
+                                   objects_per_category=h.get("objects_per_category")))
+        fr = d.get("fractions", {"train": 0.8, "val": 0.1, "test": 0.1})
+        if not isinstance(fr, dict):
+            raise SplitError(f"{where}: fractions must be a mapping PART: FRACTION")
+        return SplitSpec(name=str(d["name"]), seed=d.get("seed", 0), fractions=tuple(fr.items()),
+                         holdout=tuple(holdout)).validate()
+
+    @staticmethod
+    def from_yaml(path: str | Path) -> "SplitSpec":
+        p = Path(path)
+        try:
+            d = yaml.safe_load(p.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise SplitError(f"{p}: cannot read split definition ({e})") from None
+        return SplitSpec.from_dict(d, where=str(p))
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+DEFAULT_SPLIT = SplitSpec(DEFAULT_NAME)
+
+
+def as_spec(obj) -> SplitSpec:
+    """A SplitSpec from a SplitSpec, a dict, or a YAML/JSON file path."""
+    if isinstance(obj, SplitSpec):
+        return obj.validate()
+    if isinstance(obj, dict):
+        return SplitSpec.from_dict(obj)
+    if isinstance(obj, (str, Path)):
+        return SplitSpec.from_yaml(obj)
+    raise SplitError(f"a split definition must be a SplitSpec, a dict or a YAML file, got {type(obj).__name__}")
+
+
+# ---- conditions -------------------------------------------------------------------------
+def _check_cond(c, where: str):
+    if not isinstance(c, dict):
+        raise SplitError(f"{where}: condition must be a mapping, got {c!r}")
+    if "all" in c or "any" in c:
+        key = "all" if "all" in c else "any"
+        if len(c) != 1 or not isinstance(c[key], list):
+            raise SplitError(f"{where}: {{{key}: [conditions]}} takes only a list")
+        for x in c[key]:
+            _check_cond(x, where)
+        return
+    if "not" in c:
+        if len(c) != 1:
+            raise SplitError(f"{where}: {{not: condition}} takes one condition")
+        return _check_cond(c["not"], where)
+    if "latent" not in c:
+        raise SplitError(f"{where}: condition {c!r} needs 'latent' (or all/any/not)")
+    _latent_ref(c["latent"], where)
+    ops = [k for k in c if k not in ("latent", "unit")]
+    if len(ops) != 1 or ops[0] not in OPS:
+        raise SplitError(f"{where}: condition {c!r} needs exactly one operator of {', '.join(OPS)}")
+    if c.get("unit", "rad") not in ("rad", "deg"):
+        raise SplitError(f"{where}: unit must be rad or deg, got {c['unit']!r}")
+
+
+def _latent_ref(ref: str, where: str) -> tuple[str, int | None]:
+    if ref in ALIASES:
+        return ALIASES[ref]
+    m = re.match(r"^(\w+)\[(\d+)\]$", str(ref))
+    name, comp = (m.group(1), int(m.group(2))) if m else (ref, None)
+    if name not in LATENTS:
+        raise SplitError(f"{where}: unknown latent {ref!r}; latents: {', '.join(LATENTS)}; "
+                         f"aliases: {', '.join(ALIASES)}")
+    shape = LATENTS[name].shape
+    if comp is None and shape:
+        raise SplitError(f"{where}: {name} has shape {shape}; name a component like {name}[0]")
+    if comp is not None and (not shape or comp >= shape[0]):
+        raise SplitError(f"{where}: {ref!r} is not a component of {name} (shape {shape})")
+    return name, comp
+
+
+def _name_tables(manifest: dict) -> dict[str, list[str]]:
+    return {"category": list(manifest["assets"]["categories"]),
+            "object_id": [o["name"] for o in manifest["assets"]["objects"]],
+            "background_id": [b["name"] for b in manifest.get("backgrounds", [])]}
+
+
+def _value(v, name: str, unit: str, tables: dict, where: str):
+    if isinstance(v, (list, tuple)):
+        return [_value(x, name, unit, tables, where) for x in v]
+    if isinstance(v, str):
+        table = tables.get(name)
+        if table is None or v not in table:
+            raise SplitError(f"{where}: {v!r} is not a value of {name}"
+                             + (f"; valid: {', '.join(table)}" if table else ""))
+        return table.index(v)
+    if unit == "deg":
+        return math.radians(v)
+    return v
+
+
+def evaluate(cond: dict, lat: dict[str, np.ndarray], manifest: dict, where: str = "split") -> np.ndarray:
+    """Boolean mask over the rows of `lat` where the condition holds."""
+    if "all" in cond:
+        out = np.ones(len(lat["index"]), dtype=bool)
+        for c in cond["all"]:
+            out &= evaluate(c, lat, manifest, where)
+        return out
+    if "any" in cond:
+        out = np.zeros(len(lat["index"]), dtype=bool)
+        for c in cond["any"]:
+            out |= evaluate(c, lat, manifest, where)
+        return out
+    if "not" in cond:
+        return ~evaluate(cond["not"], lat, manifest, where)
+    name, comp = _latent_ref(cond["latent"], where)
+    x = np.asarray(lat[name])
+    if comp is not None:
+        x = x[:, comp]
+    op = next(k for k in cond if k not in ("latent", "unit"))
+    v = _value(cond[op], name, cond.get("unit", "rad"), _name_tables(manifest), where)
+    if op in ("in", "not_in"):
+        m = np.isin(x, np.asarray(v if isinstance(v, list) else [v]))
+        return m if op == "in" else ~m
+    if op == "between":
+        if not isinstance(v, list) or len(v) != 2:
+            raise SplitError(f"{where}: between takes [low, high], got {cond[op]!r}")
+        return (x >= v[0]) & (x <= v[1])
+    return {"eq": np.equal, "ne": np.not_equal, "lt": np.less, "le": np.less_equal,
+            "gt": np.greater, "ge": np.greater_equal}[op](x, v)
+
+
+# ---- computing a split -------------------------------------------------------------------
+def heldout_object_ids(spec: SplitSpec, h: HoldOut, manifest: dict, k_index: int) -> list[int]:
+    objs = manifest["assets"]["objects"]
+    names = [o["name"] for o in objs]
+    if h.objects is not None:
+        bad = [o for o in h.objects if o not in names]
+        if bad:
+            raise SplitError(f"split {spec.name!r}: unknown object(s) {bad}; objects: {', '.join(names)}")
+        return sorted(names.index(o) for o in h.objects)
+    rng = np.random.default_rng([spec.seed, 1000 + k_index])
+    out = []
+    for cat in manifest["assets"]["categories"]:
+        ids = [o["id"] for o in objs if o["category"] == cat]
+        k = h.objects_per_category
+        if k >= len(ids):
+            raise SplitError(f"split {spec.name!r}: category {cat!r} has {len(ids)} object(s); holding out "
+                             f"{k} per category leaves none for training")
+        out += sorted(int(i) for i in rng.choice(ids, size=k, replace=False))
+    return sorted(out)
+
+
+def compute_split(spec: SplitSpec, lat: dict[str, np.ndarray], manifest: dict) -> dict[str, np.ndarray]:
+    """Assign every image (rows of `lat`, with `index`) to exactly one part."""
+    spec.validate()
+    index = np.asarray(lat["index"], dtype=np.int64)
+    n = len(index)
+    assigned = np.full(n, -1, dtype=np.int64)
+    parts = [p for p, _ in spec.fractions]
+    for h in spec.holdout:
+        if h.part not in parts:
+            parts.append(h.part)
+    for k, h in enumerate(spec.holdout):
+        if h.where is not None:
+            mask = evaluate(h.where, lat, manifest, f"split {spec.name!r}")
+        else:
+            mask = np.isin(lat["object_id"], heldout_object_ids(spec, h, manifest, k))
+        assigned[mask & (assigned < 0)] = parts.index(h.part)
+    rest = np.flatnonzero(assigned < 0)
+    rest = rest[np.random.default_rng([spec.seed, 0]).permutation(len(rest))]
+    bounds = np.round(np.cumsum([0.0] + [f for _, f in spec.fractions]) * len(rest)).astype(int)
+    for j, (p, _) in enumerate(spec.fractions):
+        assigned[rest[bounds[j]:bounds[j + 1]]] = parts.index(p)
+    return {p: np.sort(index[assigned == j]) for j, p in enumerate(parts)}
+
+
+# ---- files -------------------------------------------------------------------------------
+def split_path(root: str | Path, name: str) -> Path:
+    return Path(root) / SPLIT_DIR / f"{name}.json"
+
+
+def split_record(spec: SplitSpec, parts: dict[str, np.ndarray], manifest: dict) -> dict:
+    return {"format": SPLIT_FORMAT, "version": 1, "name": spec.name, "definition": spec.to_dict(),
+            "dataset": {"spec_hash": manifest["spec_hash"], "n": manifest["n"]},
+            "parts": {p: {"count": int(len(ix)), "sha256": indices_sha256(ix)} for p, ix in parts.items()},
+            "indices": {p: ix.tolist() for p, ix in parts.items()}}
+
+
+def _read_all_latents(root):
+    from latentscape.dataset.reader import DatasetReader
+    with DatasetReader(root) as r:
+        return r.latents()
+
+
+def create_split(root: str | Path, spec, overwrite: bool = False, latents: dict | None = None) -> dict[str, np.ndarray]:
+    """Compute a split of the dataset at `root` and write ROOT/splits/<name>.json.
+
+    An existing file with the same definition is reused (and checked); one with a
+    different definition is an error unless `overwrite`."""
+    from latentscape.dataset.manifest import load_manifest
+    spec = as_spec(spec)
+    manifest = load_manifest(root)
+    path = split_path(root, spec.name)
+    if path.is_file() and not overwrite:
+        rec = json.loads(path.read_text())
+        if rec.get("definition") == spec.to_dict():
+            return load_split(root, spec.name)
+        raise SplitError(f"{path} holds a different definition of split {spec.name!r}; "
+                         f"choose another name or pass overwrite=True")
+    lat = latents if latents is not None else _read_all_latents(root)
+    parts = compute_split(spec, lat, manifest)
+    _atomic_write_json(path, split_record(spec, parts, manifest))
+    return parts
+
+
+def list_splits(root: str | Path) -> list[str]:
+    d = Path(root) / SPLIT_DIR
+    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+
+
+def load_split(root: str | Path, name: str, recompute: bool = False) -> dict[str, np.ndarray]:
+    """The parts of a recorded split; checked against its hashes and the dataset's spec hash.
+    With `recompute`, the indices are recomputed from the recorded definition and must match."""
+    from latentscape.dataset.manifest import load_manifest
+    manifest = load_manifest(root)
+    path = split_path(root, name)
+    if not path.is_file():
+        known = list_splits(root)
+        raise SplitError(f"unknown split {name!r}: {path} does not exist; defined splits: "
+                         f"{', '.join(known) or 'none'} (built-in: train, val, test of '{DEFAULT_NAME}')")
+    try:
+        rec = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise SplitError(f"{path}: not valid JSON ({e})") from None
+    if rec.get("format") != SPLIT_FORMAT:
+        raise SplitError(f"{path}: not a latentscape split file")
+    if rec["dataset"]["spec_hash"] != manifest["spec_hash"] or rec["dataset"]["n"] != manifest["n"]:
+        raise SplitError(f"{path} was made for another dataset (spec hash {rec['dataset']['spec_hash']}, "
+                         f"n {rec['dataset']['n']}); this one is {manifest['spec_hash']}, n {manifest['n']}")
+    parts = {p: np.asarray(ix, dtype=np.int64) for p, ix in rec["indices"].items()}
+    for p, ix in parts.items():
+        if indices_sha256(ix) != rec["parts"][p]["sha256"]:
+            raise SplitError(f"{path}: indices of part {p!r} do not match their recorded sha256")
+    if recompute:
+        again = compute_split(SplitSpec.from_dict(rec["definition"], str(path)), _read_all_latents(root), manifest)
+        if {p: indices_sha256(ix) for p, ix in again.items()} != {p: r["sha256"] for p, r in rec["parts"].items()}:
+            raise SplitError(f"{path}: recomputing the definition gives other indices")
+    return parts
+
+
+def parse_split_arg(split: str) -> tuple[str, str]:
+    """'train' -> ('default', 'train'); 'NAME/PART' -> ('NAME', 'PART')."""
+    if not isinstance(split, str) or not split:
+        raise SplitError(f"split must be a string like 'train' or 'NAME/PART', got {split!r}")
+    if "/" in split:
+        name, part = split.split("/", 1)
+        return name, part
+    return DEFAULT_NAME, split
+
+
+def resolve_split(root: str | Path, split: str | None, splits=None,
+                  latents: dict | None = None) -> tuple[str, str | None, np.ndarray | None, dict]:
+    """(definition name, part, global indices of the part, all parts) for a dataset's `split=`
+    argument. `split=None` -> all images (parts of the default definition, for statistics).
+    `splits` (a SplitSpec, dict or YAML path) is created/checked first; then a bare part
+    name refers to it."""
+    spec = as_spec(splits) if splits is not None else None
+    if split is None:
+        name, part = (spec.name if spec else DEFAULT_NAME), None
+    elif spec is not None and "/" not in split:
+        name, part = spec.name, split
+    else:
+        name, part = parse_split_arg(split)
+    if spec is not None and name == spec.name:
+        parts = create_split(root, spec, latents=latents)
+    elif name == DEFAULT_NAME:
+        parts = create_split(root, DEFAULT_SPLIT, latents=latents)
+    else:
+        parts = load_split(root, name)
+    if part is None:
+        return name, None, None, parts
+    if part not in parts:
+        raise SplitError(f"unknown split part {part!r} of split {name!r}; parts: {', '.join(parts)}")
+    return name, part, parts[part], parts

@@ -1,0 +1,391 @@
+"""Blender objects for every asset source, loaded on demand and evicted between shards.
+
+A descriptor is a dict {"name", "builder", "extents"}; builders:
+  primitive:NAME                placeholder Blender primitives (cone, cube, ...)
+  procedural:CATEGORY:INSTANCE  meshes from latentscape.assets.procedural (numpy)
+  sh3d:CATALOGUE:MODEL          an OBJ inside a Sweet Home 3D catalogue zip
+  file:PATH                     a user model (obj, glb, gltf, ply, stl, blend)
+Every object is normalised to the canonical frame (up +Z, front -Y, centred on its
+box, box = `extents`, longest side 1) and hangs under one root object that carries
+the pose transform.
+"""
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import bpy  # noqa: I001  (bpy must be imported before bmesh)
+import bmesh
+import numpy as np
+from mathutils import Matrix
+
+from .quiet import quiet
+
+PLACEHOLDER_CATEGORIES = ("cone", "cube", "cylinder", "monkey", "sphere", "torus")
+_FALLBACK_COLOUR = (0.6, 0.6, 0.6)
+
+# Plain, distinct linear base colours (the shape, not the colour, is the main cue).
+_PLACEHOLDER_COLOURS = {
+    "cone": (0.80, 0.25, 0.10),
+    "cube": (0.15, 0.35, 0.80),
+    "cylinder": (0.20, 0.65, 0.20),
+    "monkey": (0.75, 0.55, 0.25),
+    "sphere": (0.70, 0.70, 0.70),
+    "torus": (0.60, 0.20, 0.60),
+}
+
+# ---------------------------------------------------------------- placeholders
+def _torus_mesh(name, major=1.0, minor=0.25, n_major=48, n_minor=12):
+    a = np.linspace(0, 2 * np.pi, n_major, endpoint=False)
+    b = np.linspace(0, 2 * np.pi, n_minor, endpoint=False)
+    A, B = np.meshgrid(a, b, indexing="ij")
+    r = major + minor * np.cos(B)
+    verts = np.stack([r * np.cos(A), r * np.sin(A), minor * np.sin(B)], -1).reshape(-1, 3)
+    faces = []
+    for i in range(n_major):
+        for j in range(n_minor):
+            i2, j2 = (i + 1) % n_major, (j + 1) % n_minor
+            faces.append((i * n_minor + j, i2 * n_minor + j, i2 * n_minor + j2, i * n_minor + j2))
+    me = bpy.data.meshes.new(name)
+    me.from_pydata(verts.tolist(), [], faces)
+    return me
+
+
+def _bmesh_mesh(name, build):
+    bm = bmesh.new()
+    build(bm)
+    me = bpy.data.meshes.new(name)
+    bm.to_mesh(me)
+    bm.free()
+    return me
+
+
+def _build_placeholder_mesh(cat: str):
+    if cat == "cone":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
+            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=0.0, depth=2.0))
+        smooth = math.radians(50)
+    elif cat == "cube":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cube(bm, size=2.0))
+        smooth = None
+    elif cat == "cylinder":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_cone(
+            bm, cap_ends=True, cap_tris=False, segments=48, radius1=1.0, radius2=1.0, depth=2.0))
+        smooth = math.radians(50)
+    elif cat == "monkey":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_monkey(bm))
+        smooth = math.radians(80)
+    elif cat == "sphere":
+        me = _bmesh_mesh(cat, lambda bm: bmesh.ops.create_uvsphere(
+            bm, u_segments=48, v_segments=24, radius=1.0))
+        smooth = math.radians(180)
+    elif cat == "torus":
+        me = _torus_mesh(cat)
+        smooth = math.radians(180)
+    else:  # pragma: no cover
+        raise ValueError(cat)
+    # normalise: bbox centre -> origin, longest side -> 1
+    n = len(me.vertices)
+    co = np.empty(n * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    co = co.reshape(n, 3)
+    lo, hi = co.min(0), co.max(0)
+    co = (co - (lo + hi) / 2) / float((hi - lo).max())
+    me.vertices.foreach_set("co", co.astype(np.float32).ravel())
+    me.update()
+    if smooth is not None:
+        me.shade_smooth()
+        if smooth < math.pi:
+            me.set_sharp_from_angle(angle=smooth)
+    return me
+
+
+def _placeholder_material(cat: str):
+    mat = bpy.data.materials.new("mat_" + cat)
+    if mat.node_tree is None:  # 5.0 creates node materials already; use_nodes is deprecated
+        mat.use_nodes = True
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Base Color"].default_value = (*_PLACEHOLDER_COLOURS[cat], 1.0)
+    bsdf.inputs["Roughness"].default_value = 0.55
+    bsdf.inputs["Metallic"].default_value = 0.0
+    return mat
+
+
+def _mesh_extents(me) -> tuple[float, float, float]:
+    n = len(me.vertices)
+    co = np.empty(n * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    co = co.reshape(n, 3)
+    return tuple(float(v) for v in (co.max(0) - co.min(0)))
+
+
+def _compute_placeholder_extents() -> dict[str, tuple[float, float, float]]:
+    out = {}
+    for cat in PLACEHOLDER_CATEGORIES:
+        me = _build_placeholder_mesh(cat)
+        out[cat] = _mesh_extents(me)
+        bpy.data.meshes.remove(me)
+    return out
+
+
+#: Normalised bbox extents (dx, dy, dz) in the canonical asset frame, computed
+#: from the actual placeholder meshes at import time (a few ms).
+PLACEHOLDER_EXTENTS: dict[str, tuple[float, float, float]] = _compute_placeholder_extents()
+
+
+
+# ---------------------------------------------------------------- loaded objects
+@dataclass
+class Loaded:
+    root: object              # carries location / rotation / scale
+    parts: list               # mesh objects (visibility, pass index)
+    datablocks: list          # meshes, materials, images to free on eviction
+
+
+class ObjectStore:
+    """Loads objects by id when first needed; `keep_only` frees the others."""
+
+    def __init__(self, scene, descriptors: list[dict]):
+        self.scene = scene
+        self.descriptors = descriptors
+        self.loaded: dict[int, Loaded] = {}
+        self._tmp = Path(tempfile.mkdtemp(prefix="latentscape-assets-"))
+
+    def get(self, oid: int) -> Loaded:
+        if not 0 <= oid < len(self.descriptors):
+            raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.descriptors) - 1))
+        if oid not in self.loaded:
+            desc = self.descriptors[oid]
+            try:
+                self.loaded[oid] = _build(self.scene, desc, self._tmp)
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError("could not load object %r (%s): %s" % (desc["name"], desc["builder"], e)) from e
+            for ob in self.loaded[oid].parts:
+                ob.hide_render = True
+        return self.loaded[oid]
+
+    def keep_only(self, ids) -> int:
+        """Free every loaded object not in `ids`; returns how many were freed."""
+        drop = [k for k in self.loaded if k not in set(ids)]
+        for k in drop:
+            _free(self.loaded.pop(k))
+        if drop:
+            bpy.data.orphans_purge(do_recursive=True)
+        return len(drop)
+
+    def close(self):
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+
+def _free(obj: Loaded):
+    for ob in [*obj.parts, obj.root]:
+        if ob is not None and ob.name in bpy.data.objects:
+            bpy.data.objects.remove(ob, do_unlink=True)
+    for db in obj.datablocks:
+        try:
+            coll = {bpy.types.Mesh: bpy.data.meshes, bpy.types.Material: bpy.data.materials,
+                    bpy.types.Image: bpy.data.images}.get(type(db))
+            if coll is not None and db.users == 0:
+                coll.remove(db)
+        except ReferenceError:
+            pass
+
+
+def _build(scene, desc: dict, tmp: Path) -> Loaded:
+    kind, _, arg = desc["builder"].partition(":")
+    if kind == "primitive":
+        me = _build_placeholder_mesh(arg)
+        me.materials.append(_placeholder_material(arg))
+        return _single(scene, desc["name"], me)
+    if kind == "procedural":
+        return _procedural(scene, desc, arg)
+    if kind == "sh3d":
+        catalogue, _, model = arg.partition(":")
+        return _imported(scene, desc, _extract_sh3d(catalogue, model, tmp), per_axis=True,
+                         rotation=desc.get("rotation"))
+    if kind == "file":
+        return _imported(scene, desc, Path(arg), per_axis=False, rotation=desc.get("rotation"))
+    raise ValueError("unknown builder %r" % desc["builder"])
+
+
+def _single(scene, name, me) -> Loaded:
+    ob = bpy.data.objects.new("obj_" + name, me)
+    scene.collection.objects.link(ob)
+    ob.rotation_mode = "QUATERNION"
+    ob.pass_index = 1
+    return Loaded(root=ob, parts=[ob], datablocks=[me, *me.materials])
+
+
+def _procedural(scene, desc, arg) -> Loaded:
+    from latentscape.assets.procedural import build
+    cat, _, inst = arg.rpartition(":")
+    mesh = build(cat, int(inst))
+    me = bpy.data.meshes.new(desc["name"])
+    me.from_pydata(mesh.vertices.tolist(), [], mesh.faces.tolist())
+    me.validate()
+    me.update()
+    if getattr(mesh, "smooth", False):
+        me.shade_smooth()
+        me.set_sharp_from_angle(angle=math.radians(40))
+    m = mesh.material
+    me.materials.append(_principled(desc["name"], m.get("base_color", _FALLBACK_COLOUR),
+                                    m.get("roughness", 0.5), m.get("metallic", 0.0)))
+    return _single(scene, desc["name"], me)
+
+
+def _principled(name, colour, roughness, metallic):
+    mat = bpy.data.materials.new("mat_" + name)
+    if mat.node_tree is None:
+        mat.use_nodes = True
+    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+    bsdf.inputs["Base Color"].default_value = (*colour, 1.0)
+    bsdf.inputs["Roughness"].default_value = float(roughness)
+    bsdf.inputs["Metallic"].default_value = float(metallic)
+    return mat
+
+
+def _extract_sh3d(catalogue: str, model: str, tmp: Path) -> Path:
+    """Extract a model's folder (OBJ, MTL, textures) from its catalogue zip."""
+    from latentscape.assets.sh3d import catalogue_dir
+    folder = model.rsplit("/", 1)[0] + "/" if "/" in model else ""
+    dest = tmp / catalogue / folder
+    with zipfile.ZipFile(catalogue_dir() / catalogue) as z:
+        for name in z.namelist():
+            if name.startswith(folder) and not name.endswith("/") and "/" not in name[len(folder):]:
+                target = tmp / catalogue / name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if not target.exists():
+                    target.write_bytes(z.read(name))
+    return tmp / catalogue / model
+
+
+def import_file(path: Path) -> list:
+    """Import a model file; return the new mesh objects. .blend files run no scripts."""
+    with quiet():
+        return _import_file(path)
+
+
+def _import_file(path: Path) -> list:
+    before = set(bpy.data.objects)
+    ext = path.suffix.lower()
+    if ext == ".obj":
+        bpy.ops.wm.obj_import(filepath=str(path))
+    elif ext in (".glb", ".gltf"):
+        bpy.ops.import_scene.gltf(filepath=str(path))
+    elif ext == ".ply":
+        bpy.ops.wm.ply_import(filepath=str(path))
+    elif ext == ".stl":
+        bpy.ops.wm.stl_import(filepath=str(path))
+    elif ext == ".blend":
+        bpy.context.preferences.filepaths.use_scripts_auto_execute = False
+        with bpy.data.libraries.load(str(path), link=False) as (src, dst):
+            dst.objects = list(src.objects)
+        for ob in dst.objects:
+            if ob is not None:
+                bpy.context.scene.collection.objects.link(ob)
+    else:
+        raise ValueError("unsupported model format %r" % ext)
+    new = [ob for ob in bpy.data.objects if ob not in before]
+    meshes = [ob for ob in new if ob.type == "MESH"]
+    for ob in new:
+        if ob.type != "MESH":
+            bpy.data.objects.remove(ob, do_unlink=True)
+    if not meshes or not any(len(ob.data.polygons) for ob in meshes):
+        for ob in meshes:
+            bpy.data.objects.remove(ob, do_unlink=True)
+        raise ValueError("no mesh with faces in %s" % path.name)
+    return meshes
+
+
+def probe_file(path: Path, rotation=None) -> dict:
+    """Import a model, measure it in the canonical orientation, and remove it again."""
+    meshes = import_file(path)
+    try:
+        pre = Matrix([rotation[0:3], rotation[3:6], rotation[6:9]]).to_4x4() if rotation else Matrix.Identity(4)
+        cos = []
+        for ob in meshes:
+            n = len(ob.data.vertices)
+            co = np.empty(n * 3, np.float64)
+            ob.data.vertices.foreach_get("co", co)
+            m = np.array(pre @ ob.matrix_world)
+            co = co.reshape(n, 3) @ m[:3, :3].T + m[:3, 3]
+            cos.append(co)
+        allco = np.concatenate(cos)
+        size = allco.max(0) - allco.min(0)
+        if not np.all(np.isfinite(size)) or size.max() <= 0:
+            raise ValueError("degenerate geometry (zero size)")
+        tris = sum(sum(len(p.vertices) - 2 for p in ob.data.polygons) for ob in meshes)
+        return {"extents": (size / size.max()).tolist(), "triangles": int(tris)}
+    finally:
+        for ob in meshes:
+            me = ob.data
+            bpy.data.objects.remove(ob, do_unlink=True)
+            if me.users == 0:
+                bpy.data.meshes.remove(me)
+
+
+def _imported(scene, desc, path: Path, per_axis: bool, rotation=None) -> Loaded:
+    meshes = import_file(path)
+    pre = Matrix.Identity(4)
+    if rotation:  # 3x3 row-major, in Blender's Z-up frame after import
+        pre = Matrix([rotation[0:3], rotation[3:6], rotation[6:9]]).to_4x4()
+    datablocks = []
+    for ob in meshes:
+        if ob.data.users > 1:
+            ob.data = ob.data.copy()
+        ob.data.transform(pre @ ob.matrix_world)
+        ob.matrix_world = Matrix.Identity(4)
+        datablocks += [ob.data, *[m for m in ob.data.materials if m is not None]]
+        _ensure_material(ob, desc["name"])
+    lo, hi = _bounds(meshes)
+    size = np.maximum(hi - lo, 1e-9)
+    target = np.asarray(desc["extents"], dtype=np.float64) if per_axis else size / size.max()
+    scale = target / size if per_axis else np.full(3, 1.0 / size.max())
+    norm = Matrix.Diagonal((*scale, 1.0)) @ Matrix.Translation(-(lo + hi) / 2)
+    root = bpy.data.objects.new("obj_" + desc["name"], None)
+    scene.collection.objects.link(root)
+    root.rotation_mode = "QUATERNION"
+    for ob in meshes:
+        ob.data.transform(norm)
+        ob.parent = root
+        ob.pass_index = 1
+        if ob.name not in scene.collection.objects and not ob.users_collection:
+            scene.collection.objects.link(ob)
+    return Loaded(root=root, parts=meshes, datablocks=datablocks)
+
+
+def _bounds(meshes):
+    cos = []
+    for ob in meshes:
+        n = len(ob.data.vertices)
+        co = np.empty(n * 3, np.float64)
+        ob.data.vertices.foreach_get("co", co)
+        cos.append(co.reshape(n, 3))
+    allco = np.concatenate(cos)
+    return allco.min(0), allco.max(0)
+
+
+def _ensure_material(ob, name):
+    """A plain material where the model has none or its textures are missing."""
+    mats = [m for m in ob.data.materials if m is not None]
+    missing = any(n.type == "TEX_IMAGE" and (n.image is None or not n.image.has_data and not _file_ok(n.image))
+                  for m in mats if m.node_tree for n in m.node_tree.nodes)
+    if not mats or missing:
+        ob.data.materials.clear()
+        ob.data.materials.append(_principled(name, _FALLBACK_COLOUR, 0.6, 0.0))
+
+
+def _file_ok(img) -> bool:
+    try:
+        return bool(img.filepath) and os.path.exists(bpy.path.abspath(img.filepath))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def descriptor_for_placeholder(name: str) -> dict:
+    return {"name": name, "builder": "primitive:" + name, "extents": list(PLACEHOLDER_EXTENTS[name])}

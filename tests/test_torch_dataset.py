@@ -1,0 +1,300 @@
+"""LatentDataset / LatentIterableDataset, splits, encodings and WebDataset export, on real
+HDF5 datasets written by the synthetic fixture (noise pixels; image i is unique, so an image
+identifies its index)."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import pickle
+import tarfile
+
+import h5py
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from torch.utils.data import DataLoader  # noqa: E402
+
+from conftest import write_synthetic_dataset  # noqa: E402
+from latentscape import LatentDataset, LatentIterableDataset  # noqa: E402
+from latentscape.config import DatasetSpec  # noqa: E402
+from latentscape.dataset.export import export_webdataset  # noqa: E402
+from latentscape.dataset.manifest import load_manifest, save_manifest  # noqa: E402
+from latentscape.dataset.splits import SplitSpec, create_split, load_split, split_path  # noqa: E402
+from latentscape.errors import DatasetNotFoundError, SplitError, TargetError  # noqa: E402
+
+N = 60
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory):
+    r = tmp_path_factory.mktemp("tds") / "ds"
+    write_synthetic_dataset(r, DatasetSpec(n=N, shard_size=16, resolution=16, seed=5))
+    return r
+
+
+def h5_all(root):
+    """Every latent and image read with plain h5py, in index order."""
+    m = json.loads((root / "dataset.json").read_text())
+    lat, imgs = {}, []
+    for s in m["shards"]:
+        with h5py.File(root / s["file"], "r") as f:
+            for k in f["latents"]:
+                lat.setdefault(k, []).append(f["latents"][k][()])
+            imgs.append(f["images"][()])
+    return {k: np.concatenate(v) for k, v in lat.items()}, np.concatenate(imgs)
+
+
+def key(img) -> str:
+    a = np.asarray(img)
+    if a.ndim == 3 and a.shape[0] == 3:
+        a = a.transpose(1, 2, 0)
+    return hashlib.sha1(np.ascontiguousarray(a, dtype=np.uint8).tobytes()).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def truth(root):
+    lat, imgs = h5_all(root)
+    return lat, imgs, {key(im): i for i, im in enumerate(imgs)}
+
+
+def indices_from_loader(loader, lookup):
+    out = []
+    for img, _ in loader:
+        out += [lookup[key(x)] for x in img.numpy()]
+    return out
+
+
+# ---- map-style ----------------------------------------------------------------------------
+def test_dataloader_two_workers_every_index_once_per_epoch(root, truth):
+    _, _, lookup = truth
+    ds = LatentDataset(root, targets=["category"], image="uint8")
+    ds[0]  # opens a shard in the parent: workers must not use that handle
+    loader = DataLoader(ds, batch_size=7, shuffle=True, num_workers=2, persistent_workers=True)
+    for _ in range(2):
+        got = indices_from_loader(loader, lookup)
+        assert sorted(got) == list(range(N))
+
+
+def test_pickles_without_open_handles(root):
+    ds = LatentDataset(root, targets=["position"], split="train")
+    img, _ = ds[3]
+    assert ds._files  # a file is open in this process
+    state = pickle.loads(pickle.dumps(ds))
+    assert state._files == {} and state._dsets == {} and state._pid is None
+    assert torch.equal(state[3][0], img)
+
+
+def test_image_and_targets_equal_h5py(root, truth):
+    lat, imgs, _ = truth
+    ds = LatentDataset(root, targets=["position", "pose", "category", "identity", "background", "scale"],
+                       split="val")
+    assert len(ds) == 6
+    for i, g in enumerate(ds.indices):
+        img, y = ds[i]
+        assert img.dtype == torch.float32 and img.shape == (3, 16, 16)
+        np.testing.assert_allclose(img.numpy(), imgs[g].transpose(2, 0, 1) / 255.0, atol=1e-6)
+        np.testing.assert_allclose(y["position"].numpy(), lat["position"][g], rtol=1e-6)
+        e = lat["rotation_euler"][g]
+        np.testing.assert_allclose(y["pose"].numpy(), np.stack([np.sin(e), np.cos(e)], -1).ravel(), atol=1e-6)
+        assert y["category"].dtype == torch.int64 and int(y["category"]) == lat["category"][g]
+        assert int(y["object_id"]) == lat["object_id"][g] and int(y["background_id"]) == lat["background_id"][g]
+        r = lat["env_rotation"][g]
+        np.testing.assert_allclose(y["env_rotation"].numpy(), [np.sin(r), np.cos(r)], atol=1e-6)
+        np.testing.assert_allclose(float(y["scale"]), lat["scale"][g], rtol=1e-6)
+    assert ds.categories == load_manifest(root)["assets"]["categories"] and ds.classes == ds.categories
+    assert "LatentDataset" in repr(ds) and "val" in repr(ds) and "pose (sincos" in repr(ds)
+
+
+@pytest.mark.parametrize("rotation", ["quat", "6d", "matrix"])
+def test_rotation_encodings(root, truth, rotation):
+    lat, _, _ = truth
+    ds = LatentDataset(root, targets=["pose"], rotation=rotation, flat_targets=True)
+    y = np.stack([ds.targets_of(i).numpy() for i in range(N)]).astype(np.float64)
+    q = lat["rotation_quat"]
+    w, x, yy, z = q.T
+    R = np.stack([1 - 2 * (yy**2 + z**2), 2 * (x * yy - w * z), 2 * (x * z + w * yy),
+                  2 * (x * yy + w * z), 1 - 2 * (x**2 + z**2), 2 * (yy * z - w * x),
+                  2 * (x * z - w * yy), 2 * (yy * z + w * x), 1 - 2 * (x**2 + yy**2)], -1).reshape(-1, 3, 3)
+    if rotation == "quat":
+        assert (y[:, 0] >= 0).all()
+        np.testing.assert_allclose(y, q, atol=1e-6)
+    elif rotation == "6d":
+        np.testing.assert_allclose(y, R[:, :, :2].transpose(0, 2, 1).reshape(-1, 6), atol=1e-6)
+    else:
+        np.testing.assert_allclose(y.reshape(-1, 3, 3), R, atol=1e-6)
+        np.testing.assert_allclose(np.linalg.det(y.reshape(-1, 3, 3)), 1, atol=1e-5)
+    assert ds.target_layout["pose"] == slice(0, {"quat": 4, "6d": 6, "matrix": 9}[rotation])
+
+
+def test_zscore_statistics_from_train_split_only(root, truth):
+    lat, _, _ = truth
+    ds = LatentDataset(root, targets=["position", "scale"], split="test", continuous="zscore")
+    train = load_split(root, "default")["train"]
+    mean, std = lat["position"][train].mean(0), lat["position"][train].std(0)
+    stats = json.loads((root / "stats-default.json").read_text())
+    np.testing.assert_allclose(stats["latents"]["position"]["mean"], mean)
+    np.testing.assert_allclose(stats["latents"]["scale"]["std"], lat["scale"][train].std())
+    assert not np.allclose(mean, lat["position"].mean(0))  # not the statistics of all images
+    for i, g in enumerate(ds.indices):
+        _, y = ds[i]
+        np.testing.assert_allclose(y["position"].numpy(), (lat["position"][g] - mean) / std, rtol=1e-5, atol=1e-6)
+
+
+# ---- splits ---------------------------------------------------------------------------------
+def test_default_split_disjoint_covering_reproducible(root):
+    parts = {p: LatentDataset(root, split=p).indices for p in ("train", "val", "test")}
+    assert [len(v) for v in parts.values()] == [48, 6, 6]
+    allix = np.concatenate(list(parts.values()))
+    assert sorted(allix) == list(range(N))
+    rec = json.loads(split_path(root, "default").read_text())
+    assert rec["definition"] == {"name": "default", "seed": 0, "fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
+                                 "holdout": []}
+    again = load_split(root, "default", recompute=True)
+    for p in parts:
+        assert np.array_equal(again[p], parts[p])
+
+
+def test_heldout_region_from_yaml_absent_from_train(root, truth, tmp_path):
+    lat, _, _ = truth
+    y = tmp_path / "yaw.yaml"
+    y.write_text("name: yaw30\nseed: 1\nholdout:\n  - part: test\n    where: {latent: yaw, gt: 30, unit: deg}\n"
+                 "fractions: {train: 0.9, val: 0.1}\n")
+    train = LatentDataset(root, split="train", splits=y).indices
+    test = LatentDataset(root, split="yaw30/test").indices
+    yaw = lat["rotation_euler"][:, 0]
+    assert set(test) == set(np.flatnonzero(yaw > np.radians(30)))
+    assert (yaw[train] <= np.radians(30)).all()
+    assert len(np.intersect1d(train, test)) == 0
+    # the same definition from Python gives the same file content; another one under the name is refused
+    spec = SplitSpec.from_yaml(y)
+    assert create_split(root, spec)["test"].tolist() == test.tolist()
+    with pytest.raises(SplitError, match="different definition"):
+        create_split(root, SplitSpec("yaw30", seed=2))
+
+
+def test_category_pose_combination_heldout(root, truth):
+    lat, _, _ = truth
+    cats = load_manifest(root)["assets"]["categories"]
+    cond = {"any": [{"all": [{"latent": "category", "in": cats[:3]}, {"latent": "yaw", "gt": 0}]},
+                    {"all": [{"latent": "category", "not_in": cats[:3]}, {"latent": "yaw", "le": 0}]}]}
+    parts = create_split(root, {"name": "cogent", "holdout": [{"part": "test", "where": cond}],
+                                "fractions": {"train": 1.0}})
+    c, yaw = lat["category"], lat["rotation_euler"][:, 0]
+    tr = parts["train"]
+    assert ((c[tr] < 3) == (yaw[tr] <= 0)).all()
+    assert sorted(np.concatenate([tr, parts["test"]])) == list(range(N))
+
+
+@pytest.fixture(scope="module")
+def multi_object_root(tmp_path_factory):
+    """A dataset whose library has 2 objects per category (manifest and object_id rewritten)."""
+    r = tmp_path_factory.mktemp("mo") / "ds"
+    m = write_synthetic_dataset(r, DatasetSpec(n=48, shard_size=20, resolution=8, seed=2))
+    cats = m["assets"]["categories"]
+    m["assets"]["objects"] = [{"id": 2 * c + j, "name": f"{cat}_{j}", "category": cat}
+                              for c, cat in enumerate(cats) for j in range(2)]
+    for s in m["shards"]:
+        with h5py.File(r / s["file"], "r+") as f:
+            f["latents/object_id"][...] = 2 * f["latents/category"][()] + f["index"][()] % 2
+    save_manifest(r, m)
+    return r
+
+
+def test_heldout_objects_absent_from_train(multi_object_root):
+    r = multi_object_root
+    parts = create_split(r, SplitSpec("objs", seed=4, fractions={"train": 0.75, "val": 0.25},
+                                      holdout=[{"part": "test", "objects_per_category": 1}]
+                                      if False else [__import__("latentscape.dataset.splits", fromlist=["HoldOut"])
+                                                     .HoldOut(part="test", objects_per_category=1)]))
+    lat, _ = h5_all(r)
+    oid = lat["object_id"]
+    held = np.unique(oid[parts["test"]])
+    assert len(held) == 6 and sorted(held // 2) == list(range(6))  # one object per category
+    for p in ("train", "val"):
+        assert not np.isin(oid[parts[p]], held).any()
+    assert sorted(np.concatenate(list(parts.values()))) == list(range(48))
+    ds = LatentDataset(r, targets=["identity"], split="objs/train")
+    assert ds.objects[1] == "cone_1"
+    assert not np.isin([int(ds.targets_of(i)["object_id"]) for i in range(len(ds))], held).any()
+    with pytest.raises(SplitError, match="leaves none"):
+        create_split(r, {"name": "bad", "holdout": [{"objects_per_category": 2}]})
+
+
+# ---- iterable -------------------------------------------------------------------------------
+def test_iterable_two_workers_each_image_once_and_reshuffles(root, truth):
+    _, _, lookup = truth
+    ds = LatentIterableDataset(root, targets=["pose"], split="train", image="uint8", buffer_size=8,
+                               block_size=4)
+    loader = DataLoader(ds, batch_size=5, num_workers=2, persistent_workers=True)
+    train = sorted(LatentDataset(root, split="train").indices)
+    orders = []
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        got = indices_from_loader(loader, lookup)
+        assert sorted(got) == train
+        orders.append(got)
+    assert orders[0] != orders[1]
+
+
+def test_iterable_ranks_partition(root, truth):
+    lat, _, lookup = truth
+    parts = []
+    for rank in range(2):
+        ds = LatentIterableDataset(root, targets=["position"], image="uint8", rank=rank, world_size=2, seed=3)
+        ds.set_epoch(1)
+        items = list(ds)
+        assert len(items) == len(ds) == N // 2
+        idx = [lookup[key(img)] for img, _ in items]
+        for (_, y), g in zip(items, idx):
+            np.testing.assert_allclose(y["position"].numpy(), lat["position"][g], rtol=1e-6)
+        parts.append(idx)
+    assert not set(parts[0]) & set(parts[1])
+    assert sorted(parts[0] + parts[1]) == list(range(N))
+
+
+# ---- export ---------------------------------------------------------------------------------
+def test_webdataset_export_reads_back(root, truth, tmp_path):
+    from PIL import Image
+    lat, imgs, _ = truth
+    calls = []
+    paths = export_webdataset(root, tmp_path / "wds", shard_size=25, progress=lambda d, t: calls.append((d, t)))
+    assert [p.name for p in paths] == ["latentscape-000000.tar", "latentscape-000001.tar", "latentscape-000002.tar"]
+    assert calls[-1] == (N, N)
+    seen = 0
+    for p in paths:
+        with tarfile.open(p) as t:
+            names = t.getnames()
+            for name in names[::2]:
+                stem = name.split(".")[0]
+                assert names.index(f"{stem}.json") == names.index(name) + 1
+                g = int(stem)
+                img = np.asarray(Image.open(io.BytesIO(t.extractfile(name).read())))
+                assert np.array_equal(img, imgs[g])
+                meta = json.loads(t.extractfile(f"{stem}.json").read())
+                assert meta["index"] == g
+                for k, v in lat.items():
+                    np.testing.assert_allclose(meta["latents"][k], v[g])
+                assert meta["names"]["category"] == load_manifest(root)["assets"]["categories"][lat["category"][g]]
+                seen += 1
+    assert seen == N and len(stem) == 9
+    from latentscape.errors import ExportError
+    with pytest.raises(ExportError, match="already holds"):
+        export_webdataset(root, tmp_path / "wds")
+
+
+# ---- errors ---------------------------------------------------------------------------------
+def test_clear_errors(root, tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="dataset not found"):
+        LatentDataset(tmp_path / "nope")
+    with pytest.raises(TargetError, match=r"unknown target 'colour'.*latents: category.*groups:.*pose"):
+        LatentDataset(root, targets=["colour"])
+    with pytest.raises(TargetError, match="unknown rotation encoding 'axis'; allowed: sincos"):
+        LatentDataset(root, targets=["pose"], rotation="axis")
+    with pytest.raises(SplitError, match="unknown split part 'training'.*parts: train, val, test"):
+        LatentDataset(root, split="training")
+    with pytest.raises(SplitError, match="unknown split 'nosuch'.*defined splits: .*default"):
+        LatentDataset(root, split="nosuch/train")
+    with pytest.raises(SplitError, match="unknown latent 'colour'"):
+        SplitSpec.from_dict({"name": "x", "holdout": [{"where": {"latent": "colour", "gt": 1}}]})

@@ -37,7 +37,7 @@ def write_synthetic_dataset(root: Path, spec: DatasetSpec, overwrite=False) -> d
 
 @pytest.fixture
 def small_spec():
-    return DatasetSpec(n=25, shard_size=10, resolution=8, seed=3)
+    return DatasetSpec(library="placeholder", n=25, shard_size=10, resolution=8, seed=3)
 
 
 @pytest.fixture

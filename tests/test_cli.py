@@ -31,7 +31,7 @@ def test_python_dash_m():
 
 def test_latents_command_writes_sampled_latents(tmp_path, capsys):
     out = tmp_path / "l.h5"
-    code, stdout, _ = run(["latents", "--n", "500", "--vary", "pose,position", "--seed", "0", "--out", str(out)], capsys)
+    code, stdout, _ = run(["latents", "--library", "placeholder", "--n", "500", "--vary", "pose,position", "--seed", "0", "--out", str(out)], capsys)
     assert code == 0 and "500" in stdout
     with h5py.File(out) as f:
         assert f["latents/position"].shape == (500, 3)
@@ -51,7 +51,7 @@ def test_latents_command_writes_sampled_latents(tmp_path, capsys):
     (["--dist", "scale=uniform:2:1"], "inverted"),
 ])
 def test_bad_input_is_one_line_and_nonzero(tmp_path, capsys, args, msg):
-    code, _, err = run(["latents", "--out", str(tmp_path / "x.h5"), *args], capsys)
+    code, _, err = run(["latents", "--library", "placeholder", "--out", str(tmp_path / "x.h5"), *args], capsys)
     assert code != 0
     lines = [line for line in err.strip().splitlines() if line]
     assert len(lines) == 1 and msg in lines[0] and "Traceback" not in err
@@ -65,7 +65,7 @@ def test_unknown_yaml_key_via_cli(tmp_path, capsys):
 
 
 def test_config_dump_round_trip(tmp_path, capsys):
-    code, out, _ = run(["config", "--n", "42", "--vary", "pose", "--fix", "category=cube"], capsys)
+    code, out, _ = run(["config", "--library", "placeholder", "--n", "42", "--vary", "pose", "--fix", "category=cube"], capsys)
     cfg = tmp_path / "c.yaml"
     cfg.write_text(out)
     code, out2, _ = run(["config", "--config", str(cfg)], capsys)
@@ -74,7 +74,7 @@ def test_config_dump_round_trip(tmp_path, capsys):
 
 def test_info_verify_and_foreign_roots(tmp_path, capsys):
     root = tmp_path / "ds"
-    write_synthetic_dataset(root, DatasetSpec(n=12, shard_size=5, resolution=8, vary=("pose", "position")))
+    write_synthetic_dataset(root, DatasetSpec(library="placeholder", n=12, shard_size=5, resolution=8, vary=("pose", "position")))
     code, out, _ = run(["info", str(root), "--plot", str(tmp_path / "h.png")], capsys)
     assert code == 0 and "12 of 12 in 3 shard(s)" in out and "varying   position, pose" in out
     assert "scale(scale=1)" in out and (tmp_path / "h.png").stat().st_size > 1000

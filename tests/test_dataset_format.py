@@ -36,7 +36,7 @@ def test_writer_reader_round_trip(dataset, small_spec):
 
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip-4"])
 def test_compressions(tmp_path, compression):
-    spec = DatasetSpec(n=4, shard_size=4, resolution=16, storage=DatasetSpec().storage.__class__(compression))
+    spec = DatasetSpec(library="placeholder", n=4, shard_size=4, resolution=16, storage=DatasetSpec(library="placeholder").storage.__class__(compression))
     root = tmp_path / compression
     write_synthetic_dataset(root, spec)
     problems, _ = verify(root)
@@ -106,7 +106,7 @@ def test_verify_catches_foreign_hdf5(dataset):
 
 
 def test_verify_catches_out_of_range_and_non_constant_fixed(tmp_path):
-    spec = DatasetSpec(n=6, shard_size=6, resolution=8, vary=("pose",))
+    spec = DatasetSpec(library="placeholder", n=6, shard_size=6, resolution=8, vary=("pose",))
     root = tmp_path / "d"
     write_synthetic_dataset(root, spec)
     p = root / "shards" / "shard-000000.h5"
@@ -117,7 +117,7 @@ def test_verify_catches_out_of_range_and_non_constant_fixed(tmp_path):
 
 
 def test_verify_catches_constant_image(tmp_path):
-    spec = DatasetSpec(n=3, shard_size=3, resolution=8)
+    spec = DatasetSpec(library="placeholder", n=3, shard_size=3, resolution=8)
     root = tmp_path / "d"
     write_synthetic_dataset(root, spec)
     with h5py.File(root / "shards" / "shard-000000.h5", "a") as f:
@@ -149,7 +149,7 @@ def test_resume_and_refuse_different_dataset(tmp_path, small_spec):
     before = (root / "shards" / "shard-000000.h5").stat().st_mtime_ns
     write_synthetic_dataset(root, small_spec)  # same spec: nothing to do
     assert (root / "shards" / "shard-000000.h5").stat().st_mtime_ns == before
-    other = DatasetSpec(n=25, shard_size=10, resolution=8, seed=4)
+    other = DatasetSpec(library="placeholder", n=25, shard_size=10, resolution=8, seed=4)
     with pytest.raises(DatasetMismatchError, match="different dataset"):
         write_synthetic_dataset(root, other)
     write_synthetic_dataset(root, other, overwrite=True)

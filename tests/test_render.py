@@ -28,7 +28,7 @@ RES = 64
 def _spec(**kw):
     base = dict(n=8, shard_size=4, resolution=RES, seed=1, render=RenderSettings(samples=2, passes=("mask",)))
     base.update(kw)
-    return DatasetSpec(**base)
+    return DatasetSpec(library="placeholder", **base)
 
 
 def _images(root):
@@ -128,6 +128,7 @@ def test_rerun_is_a_no_op_and_other_spec_is_refused(position_run, tmp_path):
 
 def test_bad_device_request_is_a_clear_error(tmp_path):
     r = subprocess.run([sys.executable, "-m", "latentscape", "render", "--n", "2", "--resolution", "16",
+                        "--library", "placeholder",
                         "--device", "cuda", "--out", str(tmp_path / "x")], capture_output=True, text=True)
     assert r.returncode == 1
     assert "requested render device 'cuda'" in r.stderr and "Traceback" not in r.stderr
@@ -146,7 +147,8 @@ def test_worker_plan():
 
 def _start_cli(root, n, shard):
     cmd = [sys.executable, "-m", "latentscape", "render", "--n", str(n), "--shard-size", str(shard),
-           "--resolution", "48", "--samples", "8", "--out", str(root), "--quiet", "--device", "cpu"]
+           "--resolution", "48", "--samples", "8", "--out", str(root), "--quiet", "--device", "cpu",
+           "--library", "placeholder"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
 
@@ -170,7 +172,7 @@ def _wait_for_shards(root, k, proc, timeout=120):
 def test_signal_leaves_whole_shards_and_resume_equals_uninterrupted(tmp_path, sig):
     n, shard = 30, 6
     ref = tmp_path / "ref"
-    render_dataset(DatasetSpec(n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), ref,
+    render_dataset(DatasetSpec(library="placeholder", n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), ref,
                    device="cpu", progress=False)
     root = tmp_path / "run"
     p = _start_cli(root, n, shard)
@@ -185,7 +187,7 @@ def test_signal_leaves_whole_shards_and_resume_equals_uninterrupted(tmp_path, si
     assert 1 <= len(m["shards"]) < n // shard
     problems, _ = verify(root)
     assert all("missing" in str(x) for x in problems)  # only absent shards, nothing broken
-    render_dataset(DatasetSpec(n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), root,
+    render_dataset(DatasetSpec(library="placeholder", n=n, shard_size=shard, resolution=48, render=RenderSettings(samples=8)), root,
                    device="cpu", progress=False)
     assert verify(root)[0] == []
     (img_r, lat_r), (img_ref, lat_ref) = _images(root), _images(ref)
@@ -207,6 +209,6 @@ def test_sigkill_of_a_worker_leaves_no_bad_shard(tmp_path):
     assert p.returncode == 1 and "died unexpectedly" in err
     problems, _ = verify(root)
     assert all("missing" in str(x) for x in problems)
-    render_dataset(DatasetSpec(n=30, shard_size=6, resolution=48, render=RenderSettings(samples=8)), root,
+    render_dataset(DatasetSpec(library="placeholder", n=30, shard_size=6, resolution=48, render=RenderSettings(samples=8)), root,
                    device="cpu", progress=False)
     assert verify(root)[0] == []

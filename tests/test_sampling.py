@@ -17,27 +17,27 @@ def test_image_generator_is_seedsequence_of_seed_and_index():
 
 
 def test_latents_are_a_pure_function_of_spec_and_index():
-    s = make_sampler(DatasetSpec(n=300, seed=5))
+    s = make_sampler(DatasetSpec(library="placeholder", n=300, seed=5))
     whole = s.sample_range(0, 300)
     parts = [s.sample_range(a, min(300, a + 37)) for a in reversed(range(0, 300, 37))]
     for name in LATENTS:
         joined = np.concatenate([p[name] for p in reversed(parts)])
         assert np.array_equal(joined, whole[name]), name
     # shard size changes nothing either
-    s2 = make_sampler(DatasetSpec(n=300, seed=5, shard_size=7))
+    s2 = make_sampler(DatasetSpec(library="placeholder", n=300, seed=5, shard_size=7))
     one = s2.sample(123)
     assert np.array_equal(one["position"], whole["position"][123])
     assert one["render_seed"] == whole["render_seed"][123]
 
 
 def test_seed_changes_latents():
-    a = make_sampler(DatasetSpec(seed=0)).sample_range(0, 20)
-    b = make_sampler(DatasetSpec(seed=1)).sample_range(0, 20)
+    a = make_sampler(DatasetSpec(library="placeholder", seed=0)).sample_range(0, 20)
+    b = make_sampler(DatasetSpec(library="placeholder", seed=1)).sample_range(0, 20)
     assert not np.array_equal(a["position"], b["position"])
 
 
 def test_held_groups_constant_and_varied_groups_spread():
-    s = make_sampler(DatasetSpec(vary=("pose", "position")))
+    s = make_sampler(DatasetSpec(library="placeholder", vary=("pose", "position")))
     lat = s.sample_range(0, 500)
     for name in ("category", "object_id", "scale", "light_azimuth", "light_elevation", "light_intensity",
                  "light_temperature", "env_strength", "background_id", "env_rotation"):
@@ -49,29 +49,29 @@ def test_held_groups_constant_and_varied_groups_spread():
 
 
 def test_fix_by_name_overrides_and_unknown_names_list_valid():
-    s = make_sampler(DatasetSpec(fix=(("category", "torus"),)))
+    s = make_sampler(DatasetSpec(library="placeholder", fix=(("category", "torus"),)))
     lat = s.sample_range(0, 50)
     assert set(lat["category"]) == {5} and set(lat["object_id"]) == {5}
     with pytest.raises(SpecError, match="valid: cone, cube"):
-        make_sampler(DatasetSpec(fix=(("category", "chair"),)))
+        make_sampler(DatasetSpec(library="placeholder", fix=(("category", "chair"),)))
     with pytest.raises(SpecError, match="unknown latent 'colour'"):
-        DatasetSpec(fix=(("colour", 1),)).validate()
+        DatasetSpec(library="placeholder", fix=(("colour", 1),)).validate()
 
 
 def test_categories_balanced():
-    lat = make_sampler(DatasetSpec()).sample_range(0, 6000)
+    lat = make_sampler(DatasetSpec(library="placeholder")).sample_range(0, 6000)
     counts = np.bincount(lat["category"], minlength=6)
     assert counts.min() > 850 and counts.max() < 1150
     assert np.array_equal(lat["category"], lat["object_id"])  # one object per placeholder category
 
 
 def test_category_restriction():
-    lat = make_sampler(DatasetSpec(categories=("cube", "sphere"))).sample_range(0, 200)
+    lat = make_sampler(DatasetSpec(library="placeholder", categories=("cube", "sphere"))).sample_range(0, 200)
     assert set(lat["category"]) == {1, 4}
 
 
 def test_derived_latents_consistent():
-    s = make_sampler(DatasetSpec(pose_mode="euler", fov_deg=50))
+    s = make_sampler(DatasetSpec(library="placeholder", pose_mode="euler", fov_deg=50))
     lat = s.sample_range(0, 200)
     for i in range(200):
         assert np.isclose(np.linalg.norm(lat["position"][i]), lat["distance"][i])
@@ -82,7 +82,7 @@ def test_derived_latents_consistent():
 
 def test_in_frame_guarantee_100k_draws():
     """Every projected bounding-box corner of 100,000 draws lies inside the frame minus the margin."""
-    spec = DatasetSpec(n=100_000, margin=0.03, vary=("category", "pose", "position", "scale"))
+    spec = DatasetSpec(library="placeholder", n=100_000, margin=0.03, vary=("category", "pose", "position", "scale"))
     s = make_sampler(spec)
     ext = np.array([o.extents for o in s.library.objects])
     corners = {k: geo.box_corners(e) for k, e in enumerate(ext)}
@@ -100,13 +100,13 @@ def test_in_frame_guarantee_100k_draws():
 
 
 def test_box_mode_positions():
-    spec = DatasetSpec(position_mode="box", distributions=(("position_z", _u(5, 6)),))
+    spec = DatasetSpec(library="placeholder", position_mode="box", distributions=(("position_z", _u(5, 6)),))
     lat = make_sampler(spec).sample_range(0, 100)
     assert lat["position"][:, 2].min() >= 5 and lat["position"][:, 2].max() <= 6
 
 
 def test_impossible_in_frame_is_a_clear_error():
-    spec = DatasetSpec(fix=(("scale", 5.0),), distributions=(("distance", _u(1.5, 1.6)),))
+    spec = DatasetSpec(library="placeholder", fix=(("scale", 5.0),), distributions=(("distance", _u(1.5, 1.6)),))
     with pytest.raises(SamplingError, match="no in-frame position"):
         make_sampler(spec).sample(0)
 

@@ -174,8 +174,6 @@ class ObjectStore:
         drop = [k for k in self.loaded if k not in set(ids)]
         for k in drop:
             _free(self.loaded.pop(k))
-        if drop:
-            bpy.data.orphans_purge(do_recursive=True)
         return len(drop)
 
     def close(self):
@@ -183,10 +181,13 @@ class ObjectStore:
 
 
 def _free(obj: Loaded):
-    for ob in [*obj.parts, obj.root]:
-        if ob is not None and ob.name in bpy.data.objects:
+    for ob in {id(o): o for o in [*obj.parts, obj.root]}.values():  # root may be a part
+        try:
             bpy.data.objects.remove(ob, do_unlink=True)
-    for db in obj.datablocks:
+        except ReferenceError:
+            pass
+    order = {bpy.types.Mesh: 0, bpy.types.Material: 1, bpy.types.Image: 2}
+    for db in sorted(obj.datablocks, key=lambda d: order.get(type(d), 3)):  # users drop in this order
         try:
             coll = {bpy.types.Mesh: bpy.data.meshes, bpy.types.Material: bpy.data.materials,
                     bpy.types.Image: bpy.data.images}.get(type(db))
@@ -340,8 +341,10 @@ def _imported(scene, desc, path: Path, per_axis: bool, rotation=None) -> Loaded:
             ob.data = ob.data.copy()
         ob.data.transform(pre @ ob.matrix_world)
         ob.matrix_world = Matrix.Identity(4)
-        datablocks += [ob.data, *[m for m in ob.data.materials if m is not None]]
         _ensure_material(ob, desc["name"])
+        mats = [m for m in ob.data.materials if m is not None]
+        datablocks += [ob.data, *mats, *[n.image for m in mats if m.node_tree for n in m.node_tree.nodes
+                                         if n.type == "TEX_IMAGE" and n.image is not None]]
     lo, hi = _bounds(meshes)
     size = np.maximum(hi - lo, 1e-9)
     target = np.asarray(desc["extents"], dtype=np.float64) if per_axis else size / size.max()

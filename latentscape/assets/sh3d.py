@@ -17,7 +17,7 @@ from pathlib import Path
 from latentscape.assets.sh3d_categories import RULES
 
 DEFAULT_DIR = Path("/usr/share/sweethome3d/furniture")
-INDEX_VERSION = 2
+INDEX_VERSION = 4
 
 
 @dataclass(frozen=True)

@@ -4,13 +4,14 @@ Each rule is (category, words): a model belongs to the first category one of
 whose words (or phrases) appears in its lower-cased English name, as whole
 words. Models matching no rule are left out of the library (listed by
 `latentscape assets list --json` under "unmapped"). The order matters:
-"coffee table" must be tried before "table", "armchair" before "chair".
+"coffee table" must be tried before "table", "armchair" before "chair", "table lamp" is a lamp.
 """
 
 RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("armchair", ("armchair", "arm chair", "recliner")),
     ("office_chair", ("office chair", "desk chair", "swivel chair")),
     ("sofa", ("sofa", "couch", "loveseat", "settee", "futon")),
+    ("lamp", ("lamp", "lamps", "chandelier", "lantern", "spotlight", "floor light", "ceiling light", "wall light")),
     ("stool", ("stool",)),
     ("bench", ("bench",)),
     ("chair", ("chair", "chairs")),
@@ -21,7 +22,6 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("wardrobe", ("wardrobe", "closet", "armoire")),
     ("bookcase", ("bookcase", "bookshelf", "bookshelves", "shelves", "shelf", "shelving")),
     ("cabinet", ("cabinet", "cupboard", "dresser", "sideboard", "chest", "drawers", "buffet", "commode", "unit")),
-    ("lamp", ("lamp", "lamps", "chandelier", "lantern", "spotlight", "floor light", "ceiling light", "wall light", "light")),
     ("tree", ("tree", "pine", "palm", "oak", "birch", "fir")),
     ("plant", ("plant", "plants", "ficus", "flower", "flowers", "cactus", "bush", "hedge", "fern", "bamboo", "shrub",
                "bonsai", "orchids", "yucca", "tulips", "lily", "spathiphyllum")),
@@ -46,8 +46,11 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("railing", ("railing", "fence", "balustrade")),
     ("stairs", ("stairs", "staircase", "stair", "steps", "ladder")),
     ("vase", ("vase", "urn", "pot")),
+    ("wine_glass", ("wine glass", "wine glasses", "champagne glass", "goblet")),
     ("bottle", ("bottle", "bottles", "wine", "jar")),
-    ("cup", ("cup", "mug", "glass", "glasses", "teapot", "kettle")),
+    ("mug", ("mug", "mugs")),
+    ("teapot", ("teapot", "kettle")),
+    ("cup", ("cup", "cups", "glass", "glasses")),
     ("bowl", ("bowl", "plate", "dish", "tray")),
     ("box", ("box", "boxes", "crate", "carton", "case", "suitcase")),
     ("clock", ("clock", "watch")),

@@ -65,6 +65,7 @@ _BUILDERS: dict[str, Builder] = {
     "bowl": vessels.bowl,
     "car": outdoor.car,
     "chair": furniture.chair,
+    "coffee_table": furniture.coffee_table,
     "lamp": furniture.lamp,
     "mug": vessels.mug,
     "sofa": furniture.sofa,

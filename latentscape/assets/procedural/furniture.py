@@ -81,22 +81,34 @@ def chair(rng: np.random.Generator, variant: int | None = None):
 
 
 def table(rng: np.random.Generator, variant: int | None = None):
-    kind = rng.choice(["dining", "dining", "coffee", "side"])
+    """Dining / desk-height table (0.7-0.78)."""
+    return _table(rng, variant, "dining")
+
+
+def coffee_table(rng: np.random.Generator, variant: int | None = None):
+    """Low tables: coffee tables and small side / bedside tables."""
+    return _table(rng, variant // 3 if variant is not None else None, pick(rng, ["coffee", "coffee", "side"], variant))
+
+
+def _table(rng: np.random.Generator, variant: int | None, kind: str):
     if kind == "dining":
         height = _u(rng, 0.7, 0.78)
     elif kind == "coffee":
-        height = _u(rng, 0.38, 0.48)
+        height = _u(rng, 0.35, 0.48)
     else:
-        height = _u(rng, 0.5, 0.65)
+        height = _u(rng, 0.45, 0.6)
     shape = pick(rng, ["rect", "square", "round"], variant)
     if shape == "rect":
-        W, D = _u(rng, 1.0, 1.8), _u(rng, 0.6, 0.9)
+        W = _u(rng, 1.0, 1.8)
+        D = max(0.6, W * _u(rng, 0.45, 0.7))
     elif shape == "square":
         W = D = _u(rng, 0.6, 1.0)
     else:
         W = D = _u(rng, 0.6, 1.2)
     if kind == "side":
-        W, D = W * 0.6, D * 0.6
+        W, D = W * 0.5, D * 0.6
+    elif kind == "coffee" and shape == "rect":
+        W, D = W * 0.8, D * 0.85
     tt = _u(rng, 0.025, 0.05)
     parts = []
     if shape == "round":
@@ -130,14 +142,18 @@ def table(rng: np.random.Generator, variant: int | None = None):
                 parts.append(box((2 * xs, lw * 0.4, ah), (0, ys, zt - ah / 2)))
                 parts.append(box((lw * 0.4, 2 * ys, ah), (-xs, 0, zt - ah / 2)))
                 parts.append(box((lw * 0.4, 2 * ys, ah), (xs, 0, zt - ah / 2)))
-            if rng.random() < 0.3 and kind != "dining":  # lower shelf
+            if kind == "side" and rng.random() < 0.6:  # nightstand: drawer box under the top
+                dh = _u(rng, 0.12, 0.22)
+                parts.append(box((2 * xs, 2 * ys, dh), (0, 0, zt - dh / 2)))
+                parts.append(box((2 * xs * 0.3, 0.02, 0.02), (0, -ys - 0.01, zt - dh / 2)))  # handle at -Y
+            if rng.random() < 0.5 and kind != "dining":  # lower shelf
                 parts.append(box((2 * xs, 2 * ys, tt * 0.8), (0, 0, height * 0.2)))
     elif support == "pedestal":
-        cr = _u(rng, 0.04, 0.08)
+        cr = min(W, D) * _u(rng, 0.04, 0.07)
         parts.append(cylinder(cr, 0.02, zt, 24))
         if rng.random() < 0.5:
             br = min(W, D) / 2 * _u(rng, 0.5, 0.7)
-            parts.append(frustum(br, cr * 1.5, 0, _u(rng, 0.04, 0.1), 32))
+            parts.append(frustum(br, min(cr * 1.5, br * 0.6), 0, _u(rng, 0.03, 0.08), 32))
         else:
             fl = min(W, D) / 2 * _u(rng, 0.55, 0.75)
             for a in np.pi / 4 + np.arange(4) * np.pi / 2:

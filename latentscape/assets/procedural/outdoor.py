@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .primitives import (pick, catmull_rom, cylinder_between, lathe, cylinder, frustum, merge, rot_y, rounded_box, side_prism, sphere, torus)
+from .primitives import (box_from, pick, catmull_rom, cylinder_between, lathe, cylinder, frustum, merge, rot_y, rounded_box, side_prism, sphere, torus)
 
 
 def _u(rng, lo, hi):
@@ -40,7 +40,12 @@ def car(rng: np.random.Generator, variant: int | None = None):
     parts.append(side_prism(cab, -cw / 2, cw / 2))
     if kind == "pickup":
         # bed walls: the body stays, add a tailgate rim
-        parts.append(rounded_box((W * 0.98, 0.06, 0.25), (0, y_back - 0.05, z1 + 0.1), 0.3, 16, 8))
+        # open load bed behind the cab: side walls and a tailgate rising above the body
+        y0, y1 = d * L + 0.05, y_back - 0.05
+        wall_h = 0.3
+        for sx in (-1, 1):
+            parts.append(box_from((sx * W * 0.47 - 0.03, y0, z1 - 0.15), (sx * W * 0.47 + 0.03, y1, z1 + wall_h)))
+        parts.append(box_from((-W * 0.47, y1 - 0.06, z1 - 0.15), (W * 0.47, y1, z1 + wall_h)))
     # wheels: axes along X
     wb_front = y_front + _u(rng, 0.16, 0.22) * L
     wb_back = y_back - _u(rng, 0.16, 0.22) * L

@@ -229,7 +229,14 @@ def box_between(p0: Sequence[float], p1: Sequence[float], width: float, depth: f
     d = p1 - p0
     length = float(np.linalg.norm(d))
     g = box((width, width if depth is None else depth, length), (0, 0, length / 2))
-    return g.transformed(rot_z_to(d), p0)
+    # frame with local Z along the beam and local X kept horizontal (no arbitrary roll)
+    z = d / length
+    x = np.cross((0.0, 0.0, 1.0), z)
+    if np.linalg.norm(x) < 1e-9:
+        x = np.array([1.0, 0.0, 0.0])
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    return g.transformed(np.column_stack([x, y, z]), p0)
 
 
 def rounded_box(size: Sequence[float], center: Sequence[float] = (0, 0, 0), roundness: float = 0.3,

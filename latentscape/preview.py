@@ -28,7 +28,8 @@ def contact_sheet(root: str | Path, out: str | Path, cols: int | None = None, ce
         images = [r.image(i) for i in range(len(r))]
     dists = m["resolved"]["distributions"]
     groups = [g for g in _SHOW if any(PARAMS[k].group == g and d["kind"] != "fixed" for k, d in dists.items())]
-    names = {"name": m["assets"]["categories"], "objname": [o["name"] for o in m["assets"]["objects"]],
+    names = {"name": m["assets"]["categories"],
+             "objname": [o["name"].split("#")[-1].split("/")[-1][:24] for o in m["assets"]["objects"]],
              "bgname": [b["name"] for b in m["backgrounds"]]}
     lines = [_caption(lat, i, groups, names) for i in range(len(images))]
     n = len(images)

@@ -71,6 +71,10 @@ class ShardWriter:
     def write_meta(self, name: str, values: np.ndarray, doc: str = ""):
         self._f.create_dataset(f"meta/{name}", data=values).attrs["doc"] = doc
 
+    def set_attrs(self, **attrs):
+        """Add file attributes (e.g. measurements known only at the end of the shard)."""
+        self._f.attrs.update(attrs)
+
     def write_image(self, i: int, rgb: np.ndarray, mask: np.ndarray | None = None, depth: np.ndarray | None = None):
         """Store image `i` (0-based within the shard) and its optional passes."""
         self._f["images"][i] = rgb

@@ -120,6 +120,7 @@ def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_s
     # measured ~75 edge pixels of 4096 at 64^2). An empty render at each shard start
     # makes a shard's pixels a function of the shard alone, whichever worker
     # renders it, in whatever order, fresh or resumed.
+    loads0, secs0, t_start = stage.store.loads, stage.store.load_seconds, time.monotonic()
     evict = len(sampler.library.objects) > KEEP_ALL_OBJECTS_UP_TO
     stage.keep_only(np.unique(lat["object_id"]) if not evict else [])
     stage.clear_render()
@@ -146,9 +147,16 @@ def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_s
                 results.put(("progress", wid, pending))
                 pending, last = 0, now
         w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
+        w.set_attrs(asset_loads=stage.store.loads - loads0, asset_load_seconds=stage.store.load_seconds - secs0,
+                    render_seconds=time.monotonic() - t_start, worker_peak_rss_mb=_peak_rss_mb())
     if pending:
         results.put(("progress", wid, pending))
     return w.record()
+
+
+def _peak_rss_mb() -> float:
+    import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def _describe(e: BaseException) -> str:

@@ -15,6 +15,7 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -154,6 +155,7 @@ class ObjectStore:
         self.scene = scene
         self.descriptors = descriptors
         self.loaded: dict[int, Loaded] = {}
+        self.loads, self.load_seconds = 0, 0.0  # totals since the store was made
         self._tmp = Path(tempfile.mkdtemp(prefix="latentscape-assets-"))
 
     def get(self, oid: int) -> Loaded:
@@ -161,12 +163,15 @@ class ObjectStore:
             raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.descriptors) - 1))
         if oid not in self.loaded:
             desc = self.descriptors[oid]
+            t0 = time.perf_counter()
             try:
                 self.loaded[oid] = _build(self.scene, desc, self._tmp)
             except Exception as e:  # noqa: BLE001
                 raise RuntimeError("could not load object %r (%s): %s" % (desc["name"], desc["builder"], e)) from e
             for ob in self.loaded[oid].parts:
                 ob.hide_render = True
+            self.loads += 1
+            self.load_seconds += time.perf_counter() - t0
         return self.loaded[oid]
 
     def keep_only(self, ids) -> int:

@@ -108,7 +108,9 @@ def render(spec, out, device, workers, workers_per_device, overwrite, quiet):
 def preview(spec, out, device, quiet):
     """Render a few images (--n, default 16) and save a captioned contact sheet."""
     from latentscape.preview import render_preview
-    n = spec.n if spec.n != 1000 else 16
+    from click.core import ParameterSource
+    given = click.get_current_context().get_parameter_source("n") == ParameterSource.COMMANDLINE
+    n = spec.n if given else 16
     path = render_preview(spec, out, n=n, device=device, progress=not quiet)
     click.echo(f"saved {n} images to {path}")
 
@@ -163,6 +165,34 @@ def assets_preview(library, folders, licence, skip_bad_assets, out, per_category
     path, n = asset_sheet(library, folders, licence, skip_bad_assets, out, per_category,
                           categories.split(",") if categories else None, resolution)
     click.echo(f"saved {n} renders to {path}")
+
+
+@cli.group()
+def export():
+    """Export a dataset to other formats."""
+
+
+@export.command("webdataset")
+@click.argument("root", type=click.Path())
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--format", "image_format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True)
+@click.option("--shard-size", type=int, default=10000, show_default=True, help="Images per tar file.")
+@click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
+@click.option("--overwrite", is_flag=True, help="Replace tars already in OUT.")
+def export_webdataset_cmd(root, out, image_format, shard_size, quality, overwrite):
+    """Write WebDataset tar shards (image + JSON latents per sample) from ROOT into OUT."""
+    from latentscape.dataset.export import export_webdataset
+    bar = _bar(desc="export", unit="img")
+
+    def progress(done, total):
+        bar.total = total
+        bar.n = done
+        bar.refresh()
+
+    paths = export_webdataset(root, out, image_format=image_format, shard_size=shard_size, quality=quality,
+                              overwrite=overwrite, progress=progress)
+    bar.close()
+    click.echo(f"wrote {len(paths)} tar file(s) to {out}")
 
 
 def main(argv=None):

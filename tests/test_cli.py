@@ -90,3 +90,20 @@ def test_info_verify_and_foreign_roots(tmp_path, capsys):
     (tmp_path / "foreign" / "dataset.json").write_text('{"format": "something-else"}')
     code, _, err = run(["verify", str(tmp_path / "foreign")], capsys)
     assert code == 1 and "not a latentscape manifest" in err
+
+
+def test_export_webdataset_command(tmp_path, capsys):
+    import json
+    import tarfile
+    root = tmp_path / "ds"
+    write_synthetic_dataset(root, DatasetSpec(library="placeholder", n=7, shard_size=4, resolution=8))
+    code, out, _ = run(["export", "webdataset", str(root), str(tmp_path / "wds"), "--shard-size", "5"], capsys)
+    assert code == 0 and "2 tar file(s)" in out
+    names = sorted(n for p in sorted((tmp_path / "wds").glob("*.tar")) for n in tarfile.open(p).getnames())
+    assert len(names) == 14 and names[0] == "000000000.json"
+    with tarfile.open(sorted((tmp_path / "wds").glob("*.tar"))[0]) as t:
+        lat = json.load(t.extractfile("000000003.json"))
+    with h5py.File(root / "shards" / "shard-000000.h5") as f:
+        assert np.allclose(lat["latents"]["position"], f["latents/position"][3])
+    code, _, err = run(["export", "webdataset", str(root), str(tmp_path / "wds")], capsys)
+    assert code == 1 and "overwrite" in err

@@ -21,7 +21,8 @@ from latentscape import LatentDataset, LatentIterableDataset  # noqa: E402
 from latentscape.config import DatasetSpec  # noqa: E402
 from latentscape.dataset.export import export_webdataset  # noqa: E402
 from latentscape.dataset.manifest import load_manifest, save_manifest  # noqa: E402
-from latentscape.dataset.splits import SplitSpec, create_split, load_split, split_path  # noqa: E402
+from latentscape.dataset.splits import (HoldOut, SplitSpec, create_split, heldout_object_ids,  # noqa: E402
+                                        load_split, split_path)
 from latentscape.errors import DatasetNotFoundError, SplitError, TargetError  # noqa: E402
 
 N = 60
@@ -204,20 +205,23 @@ def multi_object_root(tmp_path_factory):
 
 def test_heldout_objects_absent_from_train(multi_object_root):
     r = multi_object_root
-    parts = create_split(r, SplitSpec("objs", seed=4, fractions={"train": 0.75, "val": 0.25},
-                                      holdout=[{"part": "test", "objects_per_category": 1}]
-                                      if False else [__import__("latentscape.dataset.splits", fromlist=["HoldOut"])
-                                                     .HoldOut(part="test", objects_per_category=1)]))
+    m = load_manifest(r)
+    spec = SplitSpec("objs", seed=4, fractions={"train": 0.75, "val": 0.25},
+                     holdout=[HoldOut(part="test", objects_per_category=1)])
+    parts = create_split(r, spec)
+    held = heldout_object_ids(spec, spec.holdout[0], m, 0)
+    n_cat = len(m["assets"]["categories"])
+    assert len(held) == n_cat and sorted(np.asarray(held) // 2) == list(range(n_cat))  # one per category
     lat, _ = h5_all(r)
     oid = lat["object_id"]
-    held = np.unique(oid[parts["test"]])
-    assert len(held) == 6 and sorted(held // 2) == list(range(6))  # one object per category
+    assert set(parts["test"]) == set(np.flatnonzero(np.isin(oid, held)))
     for p in ("train", "val"):
         assert not np.isin(oid[parts[p]], held).any()
     assert sorted(np.concatenate(list(parts.values()))) == list(range(48))
     ds = LatentDataset(r, targets=["identity"], split="objs/train")
-    assert ds.objects[1] == "cone_1"
+    assert ds.objects[1] == m["assets"]["categories"][0] + "_1"
     assert not np.isin([int(ds.targets_of(i)["object_id"]) for i in range(len(ds))], held).any()
+    assert np.array_equal(load_split(r, "objs", recompute=True)["test"], parts["test"])
     with pytest.raises(SplitError, match="leaves none"):
         create_split(r, {"name": "bad", "holdout": [{"objects_per_category": 2}]})
 

@@ -103,55 +103,78 @@ def render_order(latents: dict) -> np.ndarray:
     return np.lexsort((latents["background_id"], latents["object_id"]))
 
 
+class _Progress:
+    """Batches per-image progress messages to the parent (at most one per PROGRESS_EVERY_S)."""
+
+    def __init__(self, results, wid):
+        self.results, self.wid, self.pending, self.last = results, wid, 0, time.monotonic()
+
+    def add(self, n=1):
+        self.pending += n
+        if time.monotonic() - self.last >= PROGRESS_EVERY_S:
+            self.flush()
+
+    def flush(self):
+        if self.pending:
+            self.results.put(("progress", self.wid, self.pending))
+        self.pending, self.last = 0, time.monotonic()
+
+
 def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_stop) -> dict:
     from latentscape.dataset.format import shard_name
     from latentscape.dataset.writer import ShardWriter
 
     spec = sampler.spec
     lat = sampler.sample_range(task.start, task.stop)
-    path = Path(cfg.root) / "shards" / shard_name(task.shard_id)
     attrs = {"spec_hash": cfg.spec_hash, "resolved_spec": sampler.resolved(), "device": device_used,
              "blender_version": stage.blender_version, "shard_id": task.shard_id}
-    res = spec.resolution
-    visible = np.zeros(task.count, dtype=np.float32)
-    pending, last = 0, time.monotonic()
-    # With persistent data, an image showing the same object as the image before
-    # it depends slightly on the render history (the BVH is refit, not rebuilt;
-    # measured ~75 edge pixels of 4096 at 64^2). An empty render at each shard start
-    # makes a shard's pixels a function of the shard alone, whichever worker
-    # renders it, in whatever order, fresh or resumed.
     loads0, secs0, t_start = stage.store.loads, stage.store.load_seconds, time.monotonic()
     evict = len(sampler.library.objects) > KEEP_ALL_OBJECTS_UP_TO
-    stage.keep_only(np.unique(lat["object_id"]) if not evict else [])
-    stage.clear_render()
-    with ShardWriter(path, task.start, task.count, res, spec.storage.compression, attrs,
-                     passes=spec.render.passes) as w:
+    _start_shard(stage, lat, evict)
+    progress = _Progress(results, wid)
+    with ShardWriter(Path(cfg.root) / "shards" / shard_name(task.shard_id), task.start, task.count,
+                     spec.resolution, spec.storage.compression, attrs, passes=spec.render.passes) as w:
         w.write_latents(lat)
-        order = render_order(lat)
-        for pos, row in enumerate(order):
-            if should_stop():  # asked to stop, or the parent died
-                raise Stopped()
-            one = {k: lat[k][row] for k in lat}
-            one["seed"] = int(lat["render_seed"][row])
-            try:
-                rgb, mask = stage.render(one)
-            except Exception as e:  # noqa: BLE001
-                raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
-            visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
-            w.write_image(int(row), rgb, mask=mask)
-            if evict and (pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != one["object_id"]):
-                stage.keep_only([])  # this object's run is over: free it
-            pending += 1
-            now = time.monotonic()
-            if now - last >= PROGRESS_EVERY_S:
-                results.put(("progress", wid, pending))
-                pending, last = 0, now
+        visible = _render_rows(stage, lat, w, task, evict, progress, should_stop)
         w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
         w.set_attrs(asset_loads=stage.store.loads - loads0, asset_load_seconds=stage.store.load_seconds - secs0,
                     render_seconds=time.monotonic() - t_start, worker_peak_rss_mb=_peak_rss_mb())
-    if pending:
-        results.put(("progress", wid, pending))
+    progress.flush()
     return w.record()
+
+
+def _start_shard(stage, lat, evict: bool):
+    """Free objects the shard does not need, then render once with no object.
+
+    With persistent data, an image showing the same object as the image before it
+    depends slightly on the render history (the BVH is refit, not rebuilt; measured
+    ~75 edge pixels of 4096 at 64^2). The empty render makes a shard's pixels a
+    function of the shard alone, whichever worker renders it, fresh or resumed.
+    """
+    stage.keep_only([] if evict else np.unique(lat["object_id"]))
+    stage.clear_render()
+
+
+def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarray:
+    """Render every row in render order into the writer; returns visible fractions."""
+    visible = np.zeros(task.count, dtype=np.float32)
+    order = render_order(lat)
+    for pos, row in enumerate(order):
+        if should_stop():  # asked to stop, or the parent died
+            raise Stopped()
+        one = {k: lat[k][row] for k in lat}
+        one["seed"] = int(lat["render_seed"][row])
+        try:
+            rgb, mask = stage.render(one)
+        except Exception as e:  # noqa: BLE001
+            raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
+        visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
+        w.write_image(int(row), rgb, mask=mask)
+        last_of_object = pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != one["object_id"]
+        if evict and last_of_object:
+            stage.keep_only([])  # this object's run is over: free it
+        progress.add()
+    return visible
 
 
 def _peak_rss_mb() -> float:

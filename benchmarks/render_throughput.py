@@ -73,14 +73,14 @@ from pathlib import Path
 def make_spec(n: int, resolution: int, samples: int, shard_size: int | None = None):
     from latentscape.config import DatasetSpec, RenderSettings
     from latentscape.latents.space import GROUPS
-    return DatasetSpec(n=n, seed=0, resolution=resolution, vary=GROUPS,
+    # the placeholder library: the figures measure the pipeline, not asset loading
+    return DatasetSpec(n=n, seed=0, resolution=resolution, vary=GROUPS, library="placeholder",
                        render=RenderSettings(samples=samples), shard_size=shard_size or n).validate()
 
 
 def make_sampler(spec):
-    from latentscape.assets import default_backgrounds, load_library
     from latentscape.latents.sampling import LatentSampler
-    return LatentSampler(spec, load_library(spec.library), default_backgrounds())
+    return LatentSampler.for_spec(spec)
 
 
 def latent_rows(sampler, start: int, stop: int, sort: bool) -> list[dict]:
@@ -131,8 +131,8 @@ def in_fresh_process(fn_name: str, timeout: float = 1800, **kwargs):
 def _build_stage(resolution, samples, want_mask=True):
     from latentscape.assets import default_backgrounds
     from latentscape.renderer.blender.stage import Stage
-    from latentscape.renderer.worker import _bg_dict
-    bgs = [_bg_dict(b) for b in default_backgrounds()]
+    from latentscape.renderer.worker import bg_dict
+    bgs = [bg_dict(b) for b in default_backgrounds()]
     # same thread count as a single CPU worker of the pipeline (worker_plan)
     return Stage(resolution, 40.0, samples, False, device="cpu", backgrounds=bgs,
                  want_mask=want_mask, threads=os.cpu_count() or 1)

@@ -339,31 +339,49 @@ class Stage:
             self._set_visible(loaded, True)
             st["object_id"] = oid
         ob = self.store.get(oid).root
+        # env_rotation turns the camera and everything in the scene about world +Y
+        # instead of the world itself: a changed world costs a re-sync per image,
+        # a moved camera does not. The world is looked up at M @ d for a camera ray d,
+        # exactly as with the world's Mapping node rotated by er.
+        er = float(lat["env_rotation"])
+        m = Matrix.Rotation(er, 3, "Y")
+        mq = m.to_quaternion()
+        if st.get("env_rotation") != er:
+            self.camera.matrix_world = m.to_4x4()
+            st["env_rotation"] = er
         x, y, z = (float(v) for v in lat["position"])
         q = Quaternion([float(v) for v in lat["rotation_quat"]])
         if q.magnitude == 0:
             raise ValueError("rotation_quat must be non-zero")
         q.normalize()
         s = float(lat["scale"])
-        key = (oid, x, y, z, tuple(q), s)
+        key = (oid, x, y, z, tuple(q), s, er)
         if st.get("xform") != key:
-            ob.location = (x, y, -z)
-            ob.rotation_quaternion = _C @ q
+            ob.location = m @ Vector((x, y, -z))
+            ob.rotation_quaternion = mq @ _C @ q
             ob.scale = (s, s, s)
             st["xform"] = key
 
         az, el = float(lat["light_azimuth"]), float(lat["light_elevation"])
-        if st.get("light_dir") != (az, el):
+        if st.get("light_dir") != (az, el, er):
             d_cam = (math.sin(az) * math.cos(el), math.sin(el), -math.cos(az) * math.cos(el))
             d_w = Vector((d_cam[0], d_cam[1], -d_cam[2]))
             # sun shines along its local -Z: local +Z must point toward the light
-            self.sun.rotation_quaternion = d_w.to_track_quat("Z", "Y")
-            st["light_dir"] = (az, el)
+            self.sun.rotation_quaternion = mq @ d_w.to_track_quat("Z", "Y")
+            st["light_dir"] = (az, el, er)
         li = self.sun.data
+        # env_strength scales the world; instead of changing the world, scale the film
+        # by it and divide the sun by it: s*E + I*S = s*(E + (I/s)*S), exactly in linear light.
+        es = float(lat["env_strength"])
         e = float(lat["light_intensity"])
-        if st.get("light_energy") != e:
-            li.energy = e
-            st["light_energy"] = e
+        exposure, world_strength = (es, 1.0) if es > 1e-3 else (1.0, es)
+        if st.get("light_energy") != (e, es):
+            li.energy = e / exposure
+            sc.cycles.film_exposure = exposure
+            st["light_energy"] = (e, es)
+        if st.get("world_strength") != world_strength:
+            self._w_bg.inputs["Strength"].default_value = world_strength
+            st["world_strength"] = world_strength
         tk = float(lat["light_temperature"])
         if st.get("light_temp") != tk:
             li.temperature = tk
@@ -383,17 +401,6 @@ class Stage:
                     self._w_env.image = img
                 self._w_mix.inputs[0].default_value = 0.0
             st["background_id"] = bid
-        es = float(lat["env_strength"])
-        if st.get("env_strength") != es:
-            self._w_bg.inputs["Strength"].default_value = es
-            st["env_strength"] = es
-        er = float(lat["env_rotation"])
-        if st.get("env_rotation") != er:
-            # HDRI lookup dir = Rz(er) @ Rx(90deg) @ d_world = Rx(90deg) @ Ry(er) @ d_world:
-            # HDRI zenith <-> world +Y (image up); er rotates about world +Y
-            # (the visible environment turns by -er about +Y).
-            self._w_map.inputs["Rotation"].default_value = (math.pi / 2, 0.0, er)
-            st["env_rotation"] = er
 
         seed = int(lat["seed"])
         if st.get("seed") != seed:

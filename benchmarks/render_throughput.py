@@ -10,11 +10,11 @@ Figures (images per second unless noted):
 bare_img_s
     The limit for this scene and these settings: ``bpy.ops.render.render()``
     called repeatedly with nothing changed and no readback.  The cost depends on
-    what is shown (mostly the background), so it is measured for one fixed
-    latent vector per background (the first image of the sampler that shows
-    that background: 9 states) and averaged by the background frequencies of
-    the e2e images: bare = 1 / sum_b p_b * t_b.  The plain (unweighted) mean
-    over the 9 states is also stored.
+    what is shown (object size on screen, background), so it is measured on the
+    e2e content itself: 30 images spread evenly over the e2e set, each set once
+    and then rendered unchanged several times; bare = 1 / mean time.  The older
+    per-background estimate (one state per background, weighted by background
+    frequency) is also stored as ``bare_by_background_img_s``.
 stage_loop_img_s
     ``Stage.render`` (set latents + render + readback into numpy) over the e2e
     latents in the worker's render order (sorted by background, then object),
@@ -66,6 +66,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 # --------------------------------------------------------------------------- latents (no bpy)
 
@@ -163,6 +165,24 @@ def child_bare(resolution: int, samples: int, n_per_state: int) -> dict:
         per_state.append({"image_index": idx, "background_id": int(row["background_id"]),
                           "object_id": int(row["object_id"]), "s_per_img": dt})
     return {"per_state": per_state, "n_per_state": n_per_state, "build_s": stage.build_seconds}
+
+
+def child_bare_matched(resolution: int, samples: int, e2e_n: int, n_states: int, n_per_state: int) -> dict:
+    """The bare limit for the e2e content: n_states images spread over the e2e set;
+    each is set once, then bpy.ops.render.render() is timed n_per_state times unchanged."""
+    import bpy
+    spec = make_spec(e2e_n, resolution, samples)
+    sampler = make_sampler(spec)
+    stage = _build_stage(resolution, samples)
+    times = []
+    for idx in np.linspace(0, e2e_n - 1, n_states).astype(int):
+        stage.render(latent_rows(sampler, int(idx), int(idx) + 1, sort=False)[0])
+        t0 = time.perf_counter()
+        for _ in range(n_per_state):
+            bpy.ops.render.render(write_still=False)
+        times.append((time.perf_counter() - t0) / n_per_state)
+    return {"s_per_img": times, "img_s": 1.0 / float(np.mean(times)), "n_states": n_states,
+            "n_per_state": n_per_state}
 
 
 def child_stage_loop(resolution: int, samples: int, n: int, budget_s: float = 1e9) -> dict:
@@ -290,13 +310,17 @@ def key_comparison(a, cfg) -> dict:
     res, spp = a.resolution, a.samples
     weights = background_weights(cfg["e2e_n"], res, spp)
     bare = in_fresh_process("child_bare", resolution=res, samples=spp, n_per_state=cfg["bare_n"])
-    bare_img_s, bare_plain = bare_rate(bare, weights)
+    bare_by_bg, bare_plain = bare_rate(bare, weights)
+    matched = in_fresh_process("child_bare_matched", resolution=res, samples=spp, e2e_n=cfg["e2e_n"],
+                               n_states=cfg["bare_states"], n_per_state=cfg["bare_n"] // 2 or 1)
+    bare_img_s = matched["img_s"]
     loop = in_fresh_process("child_stage_loop", resolution=res, samples=spp, n=cfg["loop_n"])
     e2e = measure_pipeline(cfg["e2e_n"], cfg["e2e_shard"], res, spp, 1)
     with tempfile.TemporaryDirectory(prefix="ls_naive_") as d:
         naive = in_fresh_process("child_naive", resolution=res, samples=spp, n=cfg["naive_n"], outdir=d)
     return {
-        "bare_img_s": bare_img_s, "bare_unweighted_img_s": bare_plain, "bare_detail": bare,
+        "bare_img_s": bare_img_s, "bare_matched_detail": matched,
+        "bare_by_background_img_s": bare_by_bg, "bare_unweighted_img_s": bare_plain, "bare_detail": bare,
         "background_weights": weights,
         "stage_loop_img_s": loop["img_s"], "stage_loop_detail": loop,
         "e2e_img_s": e2e["img_s"], "e2e_raw_img_s": e2e["raw_img_s"], "e2e_startup_s": e2e["startup_s"],
@@ -379,10 +403,10 @@ def print_table(res: dict):
 
 def config(quick: bool) -> dict:
     if quick:
-        return {"bare_n": 3, "loop_n": 12, "e2e_n": 16, "e2e_shard": 8, "naive_n": 4,
+        return {"bare_n": 3, "bare_states": 6, "loop_n": 12, "e2e_n": 16, "e2e_shard": 8, "naive_n": 4,
                 "rss": [500, 1500], "sweep": [(64, (1, 16)), (128, (16,))], "sweep_n": 200,
                 "sweep_budget_s": 2.0, "w_n": 64, "w_shard": 16}
-    return {"bare_n": 8, "loop_n": 60, "e2e_n": 300, "e2e_shard": 150, "naive_n": 16,
+    return {"bare_n": 8, "bare_states": 30, "loop_n": 60, "e2e_n": 300, "e2e_shard": 150, "naive_n": 16,
             "rss": [500, 5000], "sweep": [(64, (1, 4, 16, 64)), (128, (1, 4, 16, 64))], "sweep_n": 1000,
             "sweep_budget_s": 8.0, "w_n": 600, "w_shard": 150}
 

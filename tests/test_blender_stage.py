@@ -131,3 +131,34 @@ def test_choose_device_synthetic_cuda():
         choose_device("optix", avail)
     avail["OPTIX"] = ["NVIDIA H100"]
     assert choose_device("auto", avail) == ("OPTIX", ["NVIDIA H100"])
+
+
+def test_object_stays_put_when_the_environment_turns(stage):
+    """env_rotation turns camera and scene together: the object's image position is unchanged."""
+    pos = (0.5, 0.2, 3.0)
+    for er in (0.0, 1.0, -2.5):
+        _, mask = stage.render({**BASE, "position": pos, "env_rotation": er, "background_id": 3})
+        cx, cy = _centroid(mask)
+        u, v = project_point(pos, FOV)
+        assert abs(cx - (u + 1) / 2 * RES) < 1.5 and abs(cy - (1 - v) / 2 * RES) < 1.5, er
+
+
+def test_env_rotation_turns_the_background_about_the_up_axis(stage):
+    """A small positive env_rotation moves the environment to the left by ~ er / tan(fov/2) half-widths."""
+    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 3}  # object out of sight
+    a = stage.render({**far, "env_rotation": 0.0})[0].astype(np.float64).mean(axis=2)
+    b = stage.render({**far, "env_rotation": 0.06})[0].astype(np.float64).mean(axis=2)
+    rows = slice(RES // 2 - 8, RES // 2 + 8)
+    errs = {s: np.abs(a[rows, 16 + s:48 + s] - b[rows, 16:48]).mean() for s in range(-10, 11)}
+    shift = min(errs, key=errs.get)
+    expected = 0.06 / math.tan(math.radians(FOV) / 2) * RES / 2  # ~5.3 px
+    assert abs(abs(shift) - expected) <= 1.5, (shift, expected)
+    assert shift == ENV_SHIFT_SIGN * abs(shift)
+
+
+def test_env_strength_scales_the_environment_linearly(stage):
+    """Grey world (linear 0.5) seen directly: sRGB 188 at strength 1, 137 at 0.5 (linear 0.25)."""
+    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 0}
+    for strength, want in ((1.0, 188), (0.5, 137)):
+        rgb, _ = stage.render({**far, "env_strength": strength})
+        assert abs(float(np.median(rgb)) - want) <= 1, (strength, np.median(rgb))

@@ -97,15 +97,15 @@ def bg_dict(b) -> dict:
 KEEP_ALL_OBJECTS_UP_TO = 64
 
 
-def render_order(latents: dict, object_major: bool = False) -> np.ndarray:
+def render_order(latents: dict) -> np.ndarray:
     """The order a shard is rendered in (storage order is always the index order).
 
-    Background-major (default): the world changes only when the background does,
-    the cheapest order when all objects stay loaded. Object-major: each object is
-    used in one run, so a big library needs one loaded object at a time.
+    Object-major, then background: at 224^2 switching the visible object costs
+    ~29 ms (it is re-added to the scene) and switching the background ~11 ms, so
+    each object is shown in one run; a big library then also needs only one
+    loaded object at a time.
     """
-    keys = ("background_id", "object_id") if object_major else ("object_id", "background_id")
-    return np.lexsort(tuple(latents[k] for k in keys))
+    return np.lexsort((latents["background_id"], latents["object_id"]))
 
 
 class _Progress:
@@ -163,7 +163,7 @@ def _start_shard(stage, lat, evict: bool):
 def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarray:
     """Render every row in render order into the writer; returns visible fractions."""
     visible = np.zeros(task.count, dtype=np.float32)
-    order = render_order(lat, object_major=evict)
+    order = render_order(lat)
     for pos, row in enumerate(order):
         if should_stop():  # asked to stop, or the parent died
             raise Stopped()

@@ -212,3 +212,21 @@ def test_sigkill_of_a_worker_leaves_no_bad_shard(tmp_path):
     render_dataset(DatasetSpec(library="placeholder", n=30, shard_size=6, resolution=48, render=RenderSettings(samples=8)), root,
                    device="cpu", progress=False)
     assert verify(root)[0] == []
+
+
+def test_depth_pass_matches_the_geometry(tmp_path):
+    """A cube facing the camera: depth on its front face = centre z - 0.5 * scale; inf on the background."""
+    spec = _spec(n=3, shard_size=3, vary=("position",), fix=(("category", "cube"), ("scale", 0.8)),
+                 render=RenderSettings(samples=2, passes=("mask", "depth")))
+    root = tmp_path / "depth"
+    render_dataset(spec, root, device="cpu", progress=False)
+    with h5py.File(root / "shards" / "shard-000000.h5") as f:
+        depth, masks = f["depth"][()].astype(np.float32), f["masks"][()]
+        pos = f["latents/position"][()]
+    assert depth.shape == (3, RES, RES) and verify(root)[0] == []
+    for i in range(3):
+        inside, outside = masks[i] == 255, masks[i] == 0
+        assert np.all(np.isinf(depth[i][outside]))
+        assert np.isfinite(depth[i][inside]).all()
+        # the front face (-Y of the cube) is the nearest surface: planar depth z - 0.4
+        assert abs(float(np.min(depth[i][inside])) - (pos[i, 2] - 0.4)) < 0.02

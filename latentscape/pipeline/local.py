@@ -16,7 +16,7 @@ from pathlib import Path
 
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import save_manifest
-from latentscape.errors import LatentscapeError, RenderError, SpecError
+from latentscape.errors import LatentscapeError, RenderError
 from latentscape.latents.sampling import LatentSampler
 from latentscape.pipeline.root import pending_tasks, prepare_root
 from latentscape.renderer.device_choice import choose_device
@@ -35,14 +35,17 @@ class RenderSummary:
     rendered: int = 0
     skipped: int = 0
     seconds: float = 0.0
+    startup_seconds: float = 0.0  # until the first worker was ready (spawn, import bpy, build stage)
     devices: set = field(default_factory=set)
     workers: int = 0
 
     def line(self) -> str:
-        rate = self.rendered / self.seconds if self.seconds > 0 else 0.0
+        busy = self.seconds - self.startup_seconds
+        rate = self.rendered / busy if busy > 0 else 0.0
         dev = ", ".join(sorted(self.devices)) or "-"
-        return (f"rendered {self.rendered} images in {self.seconds:.1f} s ({rate:.1f} img/s) on {dev} "
-                f"with {self.workers} worker(s); {self.skipped} already present; dataset {self.root} complete")
+        return (f"rendered {self.rendered} images in {self.seconds:.1f} s ({rate:.1f} img/s after "
+                f"{self.startup_seconds:.1f} s start-up) on {dev} with {self.workers} worker(s); "
+                f"{self.skipped} already present; dataset {self.root} complete")
 
 
 def worker_plan(device: str, workers: int | None, workers_per_device: int, available: dict) -> list[dict]:
@@ -62,8 +65,6 @@ def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", wo
                    available: dict | None = None) -> RenderSummary:
     """Render every missing shard of `spec` into `root`; resumable and safe to interrupt."""
     root = Path(root)
-    if "depth" in spec.render.passes:
-        raise SpecError("--passes depth is not implemented yet; available passes: mask")
     sampler = LatentSampler.for_spec(spec)
     sampler.sample(0)  # surface spec/sampling errors before starting Blender
     if available is None and device != "cpu":
@@ -105,7 +106,7 @@ class _Run:
     def go(self) -> RenderSummary:
         from tqdm import tqdm
         old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
-        t0 = time.monotonic()
+        t0 = self.t0 = time.monotonic()
         bar = tqdm(total=self.total, unit="img", desc="render", dynamic_ncols=True, disable=not self.progress,
                    smoothing=0.1)
         try:
@@ -143,6 +144,8 @@ class _Run:
                 continue
             kind, wid = msg[0], msg[1]
             if kind == "ready":
+                if not self.summary.devices:
+                    self.summary.startup_seconds = time.monotonic() - self.t0
                 self.summary.devices.add(msg[2])
             elif kind == "progress":
                 bar.update(msg[2])

@@ -86,7 +86,8 @@ def _build(cfg: WorkerConfig):
     stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise,
                   device=cfg.device, backgrounds=[bg_dict(b) for b in sampler.backgrounds], want_mask=True,
                   threads=cfg.threads, device_slot=cfg.device_slot,
-                  objects=[o.descriptor() for o in sampler.library.objects])
+                  objects=[o.descriptor() for o in sampler.library.objects],
+                  want_depth="depth" in spec.render.passes)
     return stage, sampler, stage.device_used
 
 
@@ -174,7 +175,7 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarra
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
         visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
-        w.write_image(int(row), rgb, mask=mask)
+        w.write_image(int(row), rgb, mask=mask, depth=stage.depth() if stage.want_depth else None)
         last_of_object = pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != one["object_id"]
         if evict and last_of_object:
             stage.keep_only([])  # this object's run is over: free it

@@ -134,6 +134,28 @@ class RenderReader:
                 self.used_fallback = True
         return self._read_png()
 
+    def read_depth(self) -> np.ndarray:
+        """The Depth pass (camera-plane distance, metres) as float32 [H, W], inf where nothing was hit.
+
+        Saved as an uncompressed half-float multi-layer EXR into the same memory file
+        and parsed with latentscape.renderer.exr; the TIFF settings are restored.
+        """
+        from latentscape.renderer.exr import read_exr
+        s = self._scene.render.image_settings
+        try:
+            s.media_type = "MULTI_LAYER_IMAGE"
+            s.color_depth = "16"
+            s.exr_codec = "NONE"
+            buf = self._save()
+        finally:
+            self.configure(self._scene, self._rgba)
+        channels = read_exr(buf)
+        key = next((k for k in channels if k.endswith("Depth.Z")), None)
+        if key is None:
+            raise ReadbackError("no Depth pass in the render result (view_layer.use_pass_z is off)")
+        z = channels[key]
+        return np.where(z < 1e4, z, np.inf).astype(np.float32)
+
     def _read_png(self) -> np.ndarray:
         try:
             from PIL import Image

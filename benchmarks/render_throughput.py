@@ -133,8 +133,7 @@ def in_fresh_process(fn_name: str, timeout: float = 1800, **kwargs):
 def _build_stage(resolution, samples, want_mask=True):
     from latentscape.assets import default_backgrounds
     from latentscape.renderer.blender.stage import Stage
-    from latentscape.renderer.worker import bg_dict
-    bgs = [bg_dict(b) for b in default_backgrounds()]
+    bgs = [b.render_dict() for b in default_backgrounds()]
     # same thread count as a single CPU worker of the pipeline (worker_plan)
     return Stage(resolution, 40.0, samples, False, device="cpu", backgrounds=bgs,
                  want_mask=want_mask, threads=os.cpu_count() or 1)

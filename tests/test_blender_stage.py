@@ -96,8 +96,9 @@ def test_placeholder_extents():
 def test_default_backgrounds():
     bgs = default_backgrounds()
     assert bgs[0] == {"kind": "color", "rgb": [0.5, 0.5, 0.5]}
-    assert len(bgs) == 9 and all(b["kind"] == "hdri" for b in bgs[1:])
-    names = [b["path"] for b in bgs[1:]]
+    assert len(bgs) == 13 and all(b["kind"] == "color" for b in bgs[:5])
+    assert all(b["kind"] == "hdri" for b in bgs[5:])
+    names = [b["path"] for b in bgs[5:]]
     assert names == sorted(names)
 
 
@@ -138,7 +139,7 @@ def test_object_stays_put_when_the_environment_turns(stage):
     """env_rotation turns camera and scene together: the object's image position is unchanged."""
     pos = (0.5, 0.2, 3.0)
     for er in (0.0, 1.0, -2.5):
-        _, mask = stage.render({**BASE, "position": pos, "env_rotation": er, "background_id": 3})
+        _, mask = stage.render({**BASE, "position": pos, "env_rotation": er, "background_id": 7})
         cx, cy = _centroid(mask)
         u, v = project_point(pos, FOV)
         assert abs(cx - (u + 1) / 2 * RES) < 1.5 and abs(cy - (1 - v) / 2 * RES) < 1.5, er
@@ -147,7 +148,7 @@ def test_object_stays_put_when_the_environment_turns(stage):
 def test_env_rotation_turns_the_background_about_the_up_axis(stage):
     """A small positive env_rotation moves the environment to the right by ~ er / tan(fov/2) half-widths
     (docs/latents.md): b[x] == a[x - shift] with shift > 0."""
-    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 3}  # object out of sight
+    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 7}  # object out of sight
     a = stage.render({**far, "env_rotation": 0.0})[0].astype(np.float64).mean(axis=2)
     b = stage.render({**far, "env_rotation": 0.06})[0].astype(np.float64).mean(axis=2)
     rows = slice(RES // 2 - 8, RES // 2 + 8)

@@ -230,3 +230,26 @@ def test_depth_pass_matches_the_geometry(tmp_path):
         assert np.isfinite(depth[i][inside]).all()
         # the front face (-Y of the cube) is the nearest surface: planar depth z - 0.4
         assert abs(float(np.min(depth[i][inside])) - (pos[i, 2] - 0.4)) < 0.02
+
+
+def test_user_hdri_folder_adds_backgrounds(tmp_path):
+    """--backgrounds DIR appends its HDRIs to the table; an image can be rendered on one."""
+    import shutil
+
+    from latentscape.assets.backgrounds import bpy_hdri_dir, default_backgrounds
+    hdris = tmp_path / "hdris"
+    hdris.mkdir()
+    shutil.copy(bpy_hdri_dir() / "night.exr", hdris / "my_night.exr")
+    (hdris / "notes.txt").write_text("ignored")
+    n0 = len(default_backgrounds())
+    spec = _spec(n=2, shard_size=2, vary=("position",), backgrounds=(str(hdris),),
+                 fix=(("background_id", n0),))
+    root = tmp_path / "bg"
+    render_dataset(spec, root, device="cpu", progress=False)
+    m = json.loads((root / "dataset.json").read_text())
+    assert [b["name"] for b in m["backgrounds"]][-1] == "hdris/my_night"
+    imgs, lat = _images(root)
+    assert set(lat["background_id"]) == {n0} and imgs.std() > 1
+    from latentscape.errors import SpecError
+    with pytest.raises(SpecError, match="no .exr or .hdr files"):
+        render_dataset(_spec(backgrounds=(str(tmp_path),)), tmp_path / "x", device="cpu", progress=False)

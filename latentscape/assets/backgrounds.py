@@ -19,6 +19,12 @@ class Background:
     path: str | None = None  # EXR file for kind "hdri"
     licence: str = "CC0-1.0"
 
+    def render_dict(self) -> dict:
+        """What the Blender stage needs to show it."""
+        if self.kind == "color":
+            return {"kind": "color", "rgb": list(self.rgb)}
+        return {"kind": "hdri", "path": self.path}
+
     def to_dict(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "licence": self.licence}
         if self.rgb is not None:
@@ -43,9 +49,18 @@ def bpy_hdri_dir() -> Path | None:
     return None
 
 
+SOLID_COLOURS = (  # linear RGB
+    ("grey", (0.5, 0.5, 0.5)),      # the neutral studio: index 0, the canonical background
+    ("white", (0.9, 0.9, 0.9)),
+    ("black", (0.02, 0.02, 0.02)),
+    ("blue", (0.08, 0.18, 0.45)),
+    ("green", (0.12, 0.35, 0.12)),
+)
+
+
 def default_backgrounds() -> list[Background]:
-    """Index 0 is a neutral grey studio; then the 8 bpy HDRIs in name order."""
-    out = [Background(name="grey", kind="color", rgb=(0.5, 0.5, 0.5))]
+    """The solid colours (grey studio first), then the 8 bpy HDRIs in name order."""
+    out = [Background(name=n, kind="color", rgb=rgb) for n, rgb in SOLID_COLOURS]
     d = bpy_hdri_dir()
     for name in HDRI_NAMES:
         path = str(d / f"{name}.exr") if d is not None else None

@@ -15,11 +15,10 @@ def _run(spec_dict, object_ids, latents, q):
         from latentscape.config import DatasetSpec
         from latentscape.latents.sampling import LatentSampler
         from latentscape.renderer.blender.stage import Stage
-        from latentscape.renderer.worker import bg_dict
         spec = DatasetSpec.from_dict(spec_dict)
         sampler = LatentSampler.for_spec(spec)
         stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise, device="cpu",
-                      backgrounds=[bg_dict(b) for b in sampler.backgrounds], want_mask=False,
+                      backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=False,
                       objects=[o.descriptor() for o in sampler.library.objects])
         for oid in object_ids:
             rgb, _ = stage.render({**latents, "object_id": int(oid)})

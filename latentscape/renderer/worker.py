@@ -84,15 +84,11 @@ def _build(cfg: WorkerConfig):
     spec = DatasetSpec.from_dict(cfg.spec)
     sampler = LatentSampler.for_spec(spec)
     stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise,
-                  device=cfg.device, backgrounds=[bg_dict(b) for b in sampler.backgrounds], want_mask=True,
+                  device=cfg.device, backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=True,
                   threads=cfg.threads, device_slot=cfg.device_slot,
                   objects=[o.descriptor() for o in sampler.library.objects],
                   want_depth="depth" in spec.render.passes)
     return stage, sampler, stage.device_used
-
-
-def bg_dict(b) -> dict:
-    return {"kind": "color", "rgb": list(b.rgb)} if b.kind == "color" else {"kind": "hdri", "path": b.path}
 
 
 KEEP_ALL_OBJECTS_UP_TO = 64

@@ -40,7 +40,7 @@ from .pixels import RenderReader
 from .quiet import quiet
 
 __all__ = ["Stage", "PLACEHOLDER_CATEGORIES", "PLACEHOLDER_EXTENTS", "DEFAULT_LATENTS",
-           "default_backgrounds", "hdri_paths", "project_point"]
+           "default_backgrounds", "project_point"]
 
 from .objects import (PLACEHOLDER_CATEGORIES, PLACEHOLDER_EXTENTS, ObjectStore,  # noqa: E402
                       descriptor_for_placeholder)
@@ -67,16 +67,10 @@ DEFAULT_LATENTS = {
 }
 
 
-def hdri_paths() -> list[str]:
-    """The 8 CC0 studio-light HDRIs shipped with bpy, sorted by file name."""
-    d = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
-    return sorted(glob.glob(os.path.join(d, "*.exr")), key=os.path.basename)
-
-
 def default_backgrounds() -> list[dict]:
-    """Index 0: neutral grey colour; then the bundled HDRIs in sorted order."""
-    return [{"kind": "color", "rgb": [0.5, 0.5, 0.5]}] + [
-        {"kind": "hdri", "path": p} for p in hdri_paths()]
+    """latentscape's default background table (solid colours, then the bundled HDRIs)."""
+    from latentscape.assets.backgrounds import default_backgrounds as table
+    return [b.render_dict() for b in table()]
 
 
 def project_point(position, fov_deg: float) -> tuple[float, float]:

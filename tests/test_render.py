@@ -253,3 +253,36 @@ def test_user_hdri_folder_adds_backgrounds(tmp_path):
     from latentscape.errors import SpecError
     with pytest.raises(SpecError, match="no .exr or .hdr files"):
         render_dataset(_spec(backgrounds=(str(tmp_path),)), tmp_path / "x", device="cpu", progress=False)
+
+
+def test_bad_asset_is_reported_with_shard_image_and_cause(tmp_path):
+    """A catalogue model that cannot be imported stops the run with one line naming
+    the shard, the image index and the original error."""
+    import zipfile
+
+    import model_fixtures as M
+    cat = tmp_path / "catalogues"
+    cat.mkdir()
+    v, f = M.box((1.0, 1.0, 1.0))
+    props = ["license=Public domain"]
+    with zipfile.ZipFile(cat / "Test-CC-0.sh3f", "w") as z:
+        for k, name in enumerate(["good1", "good2", "broken"], start=1):
+            obj = tmp_path / f"{name}.obj"
+            if name == "broken":
+                obj.write_text("f 1 2 3\nthis is not geometry\n")  # a face but no vertices
+            else:
+                M.write_obj(obj, v, f)
+            z.write(obj, f"test/{name}/{name}.obj")
+            props += [f"id#{k}=Test#{name}", f"name#{k}=Chair {name}", f"model#{k}=/test/{name}/{name}.obj",
+                      f"width#{k}=50", f"depth#{k}=50", f"height#{k}=90", f"creator#{k}=me"]
+        z.writestr("PluginFurnitureCatalog.properties", "\n".join(props))
+    env = {**os.environ, "LATENTSCAPE_SH3D_DIR": str(cat), "LATENTSCAPE_CACHE": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "latentscape", "render", "--library", "furniture", "--n", "4", "--shard-size", "2",
+           "--resolution", "16", "--samples", "1", "--fix", "object_id=sh3d/Test#broken", "--device", "cpu",
+           "--quiet", "--out", str(tmp_path / "out")]
+    r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 1, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in r.stderr
+    assert "shard 0, image " in lines[0] and "could not load object 'sh3d/Test#broken'" in lines[0]
+    assert not list((tmp_path / "out" / "shards").glob("*.tmp"))

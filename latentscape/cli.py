@@ -53,6 +53,10 @@ def verify(root, fast):
     if problems:
         click.echo(f"{len(problems)} problem(s) in {root}", err=True)
         sys.exit(1)
+    if s["empty_images"]:
+        e = s["empty_images"]
+        click.echo(f"note: {len(e)} image(s) show no object pixel (visible_fraction 0), e.g. index "
+                   f"{', '.join(map(str, e[:5]))}; they are kept, select them out with meta/visible_fraction")
     click.echo(f"ok: {s['images']} images in {s['shards']} shard(s), {s['bytes'] / 1e6:.1f} MB, "
                f"indices 0..{s['n'] - 1} complete{'' if fast else ', sha256 verified'}")
 

@@ -286,3 +286,17 @@ def test_bad_asset_is_reported_with_shard_image_and_cause(tmp_path):
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert "shard 0, image " in lines[0] and "could not load object 'sh3d/Test#broken'" in lines[0]
     assert not list((tmp_path / "out" / "shards").glob("*.tmp"))
+
+
+def test_verify_reports_images_without_object_pixels(tmp_path, capsys):
+    """An object too small to cover a pixel is kept, counted and reported, never dropped silently."""
+    from latentscape.cli import main
+    root = tmp_path / "tiny"
+    spec = _spec(n=2, shard_size=2, vary=("pose",), fix=(("scale", 0.001), ("category", "sphere"), ("background_id", 7)))
+    render_dataset(spec, root, device="cpu", progress=False)
+    problems, summary = verify(root)
+    assert problems == [] and summary["empty_images"] == [0, 1]
+    with pytest.raises(SystemExit) as e:
+        main(["verify", str(root)])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "2 image(s) show no object pixel" in out

@@ -31,6 +31,7 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
     fixed = _fixed_latents(m)
     seen: list[tuple[int, int, str]] = []
     total = 0
+    empty: list[int] = []  # images whose object covers no pixel (not an error: reported)
     shards = m["shards"]
     for rec in (progress(shards) if progress else shards):
         where = rec.get("file", "?")
@@ -42,15 +43,25 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
             problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {sha256_file(path)})"))
         try:
             problems += _check_shard(path, where, rec, m, schema, fixed)
+            empty += _empty_images(path)
         except (FormatError, OSError, KeyError, ValueError) as e:
             problems.append(Problem(where, f"cannot be read: {e}"))
             continue
         seen.append((rec["index_start"], rec["index_stop"], where))
         total += rec["count"]
     problems += _check_coverage(seen, m["n"])
-    summary = {"n": m["n"], "shards": len(shards), "images": total,
+    summary = {"n": m["n"], "shards": len(shards), "images": total, "empty_images": sorted(empty),
                "bytes": sum(s.get("bytes") or 0 for s in shards)}
     return problems, summary
+
+
+def _empty_images(path) -> list[int]:
+    """Global indices of images whose visible_fraction is 0 (rendered shards only)."""
+    with open_shard(path) as f:
+        if "meta/visible_fraction" not in f:
+            return []
+        vf = f["meta/visible_fraction"][()]
+        return f["index"][()][vf == 0].tolist()
 
 
 def _check_shard(path, where, rec, m, schema, fixed) -> list[Problem]:

@@ -96,9 +96,9 @@ def test_placeholder_extents():
 def test_default_backgrounds():
     bgs = default_backgrounds()
     assert bgs[0] == {"kind": "color", "rgb": [0.5, 0.5, 0.5]}
-    assert len(bgs) == 13 and all(b["kind"] == "color" for b in bgs[:5])
-    assert all(b["kind"] == "hdri" for b in bgs[5:])
-    names = [b["path"] for b in bgs[5:]]
+    assert len(bgs) == 14 and all(b["kind"] == "color" for b in bgs[:5]) and bgs[5]["kind"] == "backdrop"
+    assert all(b["kind"] == "hdri" for b in bgs[6:])
+    names = [b["path"] for b in bgs[6:]]
     assert names == sorted(names)
 
 
@@ -164,3 +164,16 @@ def test_env_strength_scales_the_environment_linearly(stage):
     for strength, want in ((1.0, 188), (0.5, 137)):
         rgb, _ = stage.render({**far, "env_strength": strength})
         assert abs(float(np.median(rgb)) - want) <= 1, (strength, np.median(rgb))
+
+
+def test_studio_backdrop_is_background_not_object(stage):
+    """Background 5 is a paper sweep: visible behind the object, outside its mask, gone for other backgrounds."""
+    pos = (0.4, -0.3, 4.0)
+    rgb, mask = stage.render({**BASE, "position": pos, "background_id": 5})
+    cx, cy = _centroid(mask)
+    u, v = project_point(pos, FOV)
+    assert abs(cx - (u + 1) / 2 * RES) < 1.5 and abs(cy - (1 - v) / 2 * RES) < 1.5
+    bg = rgb[mask == 0].astype(float)
+    assert bg.std() > 1.0  # floor, curve and wall are shaded differently: not a flat colour
+    grey, _ = stage.render({**BASE, "position": pos, "background_id": 0})
+    assert np.all(grey[mask == 0] == 188)  # switched off again: plain grey world

@@ -14,8 +14,8 @@ HDRI_NAMES = ("city", "courtyard", "forest", "interior", "night", "studio", "sun
 @dataclass(frozen=True)
 class Background:
     name: str
-    kind: str  # "color" or "hdri"
-    rgb: tuple[float, float, float] | None = None  # linear RGB for kind "color"
+    kind: str  # "color", "backdrop" or "hdri"
+    rgb: tuple[float, float, float] | None = None  # linear RGB for kind "color" (and the backdrop's paper)
     path: str | None = None  # EXR file for kind "hdri"
     licence: str = "CC0-1.0"
 
@@ -23,6 +23,8 @@ class Background:
         """What the Blender stage needs to show it."""
         if self.kind == "color":
             return {"kind": "color", "rgb": list(self.rgb)}
+        if self.kind == "backdrop":
+            return {"kind": "backdrop", "rgb": list(self.rgb), "world_rgb": [0.35, 0.35, 0.35]}
         return {"kind": "hdri", "path": self.path}
 
     def to_dict(self) -> dict:
@@ -59,8 +61,9 @@ SOLID_COLOURS = (  # linear RGB
 
 
 def default_backgrounds() -> list[Background]:
-    """The solid colours (grey studio first), then the 8 bpy HDRIs in name order."""
+    """The solid colours (grey studio first), a studio backdrop, then the 8 bpy HDRIs in name order."""
     out = [Background(name=n, kind="color", rgb=rgb) for n, rgb in SOLID_COLOURS]
+    out.append(Background(name="studio-backdrop", kind="backdrop", rgb=(0.6, 0.6, 0.6)))
     d = bpy_hdri_dir()
     for name in HDRI_NAMES:
         path = str(d / f"{name}.exr") if d is not None else None

@@ -81,6 +81,20 @@ def project_point(position, fov_deg: float) -> tuple[float, float]:
 
 
 # ---------------------------------------------------------------- stdout
+def _sweep_mesh(floor_below, wall_distance, radius, half_width, n_arc=16):
+    """Vertices (Blender camera-local: x right, y up, -z forward) and quads of a studio sweep."""
+    # profile in the (depth d, height h) plane: floor from d=0.5 to the arc, arc, wall up to +20 m
+    prof = [(0.5, -floor_below), (wall_distance - radius, -floor_below)]
+    for k in range(1, n_arc + 1):
+        a = (math.pi / 2) * k / n_arc
+        prof.append((wall_distance - radius + radius * math.sin(a), -floor_below + radius * (1 - math.cos(a))))
+    prof.append((wall_distance, 20.0))
+    verts = [(x, h, -d) for x in (-half_width, half_width) for d, h in prof]
+    n = len(prof)
+    faces = [(i, i + 1, n + i + 1, n + i) for i in range(n - 1)]
+    return verts, faces
+
+
 # ---------------------------------------------------------------- stage
 class Stage:
     """A Cycles scene built once and re-rendered per latent dict.
@@ -220,6 +234,8 @@ class Stage:
         ob.rotation_mode = "QUATERNION"
         self.sun = ob
 
+    _backdrop = None
+
     def _setup_world(self):
         """One world node tree that can show every background.
 
@@ -264,7 +280,10 @@ class Stage:
         cache: dict[str, object] = {}
         for desc in self.backgrounds:
             kind = desc.get("kind")
-            if kind == "color":
+            if kind == "backdrop":
+                self._ensure_backdrop(desc)
+                self._bg_images.append(None)
+            elif kind == "color":
                 rgbv = desc.get("rgb")
                 if rgbv is None or len(rgbv) != 3:
                     raise ValueError("colour background needs 'rgb': [r, g, b], got %r" % (desc,))
@@ -283,6 +302,35 @@ class Stage:
         first_img = next((i for i in self._bg_images if i is not None), None)
         env.image = first_img
         mix.inputs[0].default_value = 1.0 if first_img is None else 0.0
+
+    def _ensure_backdrop(self, desc):
+        """A seamless studio sweep (floor curving up into a back wall), fixed to the camera.
+
+        In the camera frame the floor lies at y = -floor_below and the wall at
+        z = wall_distance, beyond every object the default position ranges allow;
+        the object casts shadows on it. Ambient light comes from a uniform world
+        colour (`world_rgb`). Hidden for every other background.
+        """
+        if getattr(self, "_backdrop", None) is not None:
+            return
+        verts, faces = _sweep_mesh(desc.get("floor_below", 3.0), desc.get("wall_distance", 9.0),
+                                   desc.get("radius", 2.0), desc.get("half_width", 12.0))
+        me = bpy.data.meshes.new("backdrop")
+        me.from_pydata(verts, [], faces)
+        me.shade_smooth()
+        mat = bpy.data.materials.new("backdrop")
+        if mat.node_tree is None:
+            mat.use_nodes = True
+        bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
+        bsdf.inputs["Base Color"].default_value = (*desc.get("rgb", (0.6, 0.6, 0.6)), 1.0)
+        bsdf.inputs["Roughness"].default_value = 0.9
+        me.materials.append(mat)
+        ob = bpy.data.objects.new("backdrop", me)
+        self.scene.collection.objects.link(ob)
+        ob.parent = self.camera  # turns with the camera (env_rotation), so it stays put in the image
+        ob.pass_index = 0  # never part of the object mask
+        ob.hide_render = True
+        self._backdrop = ob
 
     def _setup_compositor(self):
         sc = self.scene
@@ -390,8 +438,12 @@ class Stage:
             raise IndexError("background_id %d out of range 0..%d" % (bid, len(self.backgrounds) - 1))
         if st.get("background_id") != bid:
             img = self._bg_images[bid]
+            desc = self.backgrounds[bid]
+            backdrop = desc["kind"] == "backdrop"
+            if self._backdrop is not None and self._backdrop.hide_render == backdrop:
+                self._backdrop.hide_render = not backdrop
             if img is None:
-                r, g, b = (float(c) for c in self.backgrounds[bid]["rgb"])
+                r, g, b = (float(c) for c in desc.get("world_rgb", desc.get("rgb")))
                 self._w_rgb.outputs[0].default_value = (r, g, b, 1.0)
                 self._w_mix.inputs[0].default_value = 1.0
             else:

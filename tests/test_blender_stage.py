@@ -176,4 +176,6 @@ def test_studio_backdrop_is_background_not_object(stage):
     bg = rgb[mask == 0].astype(float)
     assert bg.std() > 1.0  # floor, curve and wall are shaded differently: not a flat colour
     grey, _ = stage.render({**BASE, "position": pos, "background_id": 0})
-    assert np.all(grey[mask == 0] == 188)  # switched off again: plain grey world
+    from scipy.ndimage import binary_erosion
+    far = binary_erosion(mask == 0, iterations=2)  # the pixel filter blurs edges beyond the mask
+    assert np.all(grey[far] == 188)  # switched off again: plain grey world

@@ -27,7 +27,9 @@ def test_properties_parser_handles_java_escapes():
 
 @pytest.mark.parametrize("name, cat", [("Coffee table", "coffee_table"), ("Armchair", "armchair"),
                                        ("Office chair", "office_chair"), ("Chair", "chair"), ("Table lamp", "lamp"), ("Desk lamp", "lamp"), ("Wall switch", "electrical"),
-                                       ("Child bed", "bed"), ("Sitting female", "person"), ("Butter", None)])
+                                       ("Child bed", "bed"), ("Sitting female", "person"), ("Butter", None),
+                                       ("Hot dog", None), ("Apple iMac 2004", "computer"), ("Fork lift", None),
+                                       ("Siamese cat", "animal")])
 def test_name_to_category_rules(name, cat):
     assert sh3d.categorise(name) == cat
 

@@ -14,10 +14,10 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentscape.assets.sh3d_categories import RULES
+from latentscape.assets.sh3d_categories import EXCLUDE, RULES
 
 DEFAULT_DIR = Path("/usr/share/sweethome3d/furniture")
-INDEX_VERSION = 4
+INDEX_VERSION = 5
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,8 @@ def categorise(name: str) -> str | None:
     """Fine category of a model name by the first matching rule, or None."""
     text = " " + re.sub(r"[^a-z0-9]+", " ", name.lower()) + " "
     for category, words in RULES:
+        if any(f" {w} " in text for w in EXCLUDE.get(category, ())):
+            continue
         if any(f" {w} " in text for w in words):
             return category
     return None

@@ -39,7 +39,7 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("fridge", ("fridge", "refrigerator", "freezer")),
     ("washing_machine", ("washing machine", "washer", "dryer", "dishwasher")),
     ("tv", ("tv", "television", "screen", "monitor")),
-    ("computer", ("computer", "laptop", "pc", "keyboard", "printer")),
+    ("computer", ("computer", "laptop", "pc", "keyboard", "printer", "imac", "ibook")),
     ("piano", ("piano", "keyboard instrument")),
     ("radiator", ("radiator", "heater")),
     ("electrical", ("plug", "socket", "switch", "rj45", "outlet")),
@@ -68,8 +68,19 @@ RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("pool", ("pool", "swimming")),
     ("sport", ("ball", "goal", "tennis", "basketball", "football", "billiard", "ping pong")),
     ("towel", ("towel", "towels")),
-    ("phone", ("phone", "telephone")),
+    ("phone", ("phone", "telephone", "iphone")),
     ("clothes", ("clothes", "shirt", "skirt", "dress", "coat", "jacket", "trousers", "shoes", "slippers")),
     ("rock", ("rock", "stone", "stones", "logs")),
     ("person", ("female", "male", "man", "woman", "boy", "girl", "person", "mannequin", "people")),
 )
+
+
+# Phrases that veto a category for a name, so that the next rule can match
+# ("hot dog" is not an animal, "fork lift" is not cutlery).
+EXCLUDE: dict[str, tuple[str, ...]] = {
+    "animal": ("hot dog", "roasted chicken", "clothes horse", "dog house", "rocking horse"),
+    "cup": ("cup cake",),
+    "knife": ("fork lift",),
+    "rock": ("grill",),
+    "fruit": ("iphone", "ibook", "imac"),
+}

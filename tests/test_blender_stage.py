@@ -179,3 +179,25 @@ def test_studio_backdrop_is_background_not_object(stage):
     from scipy.ndimage import binary_erosion
     far = binary_erosion(mask == 0, iterations=2)  # the pixel filter blurs edges beyond the mask
     assert np.all(grey[far] == 188)  # switched off again: plain grey world
+
+
+def test_missing_texture_falls_back_to_plain_material(stage, tmp_path):
+    """An OBJ whose MTL points at a texture that does not exist renders with its plain colour."""
+    from latentscape.renderer.blender import objects as O
+    (tmp_path / "m.mtl").write_text("newmtl wood\nKd 0.6 0.4 0.2\nmap_Kd textures/missing.jpg\n"
+                                    "newmtl steel\nKd 0.5 0.5 0.5\n")
+    (tmp_path / "m.obj").write_text("mtllib m.mtl\nv 0 0 0\nv 1 0 0\nv 0 1 0\nv 0 0 1\n"
+                                    "usemtl wood\nf 1 2 3\nf 1 2 4\nusemtl steel\nf 1 3 4\nf 2 3 4\n")
+    meshes = O.import_file(tmp_path / "m.obj")
+    try:
+        tex = lambda: [n for ob in meshes for m in ob.data.materials if m and m.node_tree  # noqa: E731
+                       for n in m.node_tree.nodes if n.type == "TEX_IMAGE"]
+        assert len(tex()) == 1 and not O._image_ok(tex()[0].image)  # the importer made a node for it
+        for ob in meshes:
+            O._ensure_material(ob, "m")
+        assert tex() == []
+        mats = {m.name for ob in meshes for m in ob.data.materials if m}
+        assert any("wood" in n for n in mats) and any("steel" in n for n in mats)  # materials kept
+    finally:
+        for ob in meshes:
+            bpy.data.objects.remove(ob, do_unlink=True)

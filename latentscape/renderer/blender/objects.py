@@ -391,16 +391,32 @@ def _bounds(meshes):
 
 
 def _ensure_material(ob, name):
-    """A plain material where the model has none or its textures are missing."""
+    """Give the mesh a plain material if it has none; drop texture nodes whose file is missing.
+
+    Blender still reports `has_data` for an image whose file does not exist (it makes a
+    pink placeholder), so the file itself is checked. Without its missing texture a
+    material falls back to its plain base colour.
+    """
     mats = [m for m in ob.data.materials if m is not None]
-    missing = any(n.type == "TEX_IMAGE" and (n.image is None or not n.image.has_data and not _file_ok(n.image))
-                  for m in mats if m.node_tree for n in m.node_tree.nodes)
-    if not mats or missing:
+    if not mats:
         ob.data.materials.clear()
         ob.data.materials.append(_principled(name, _FALLBACK_COLOUR, 0.6, 0.0))
+        return
+    for m in mats:
+        if m.node_tree is None:
+            continue
+        for n in [n for n in m.node_tree.nodes if n.type == "TEX_IMAGE" and not _image_ok(n.image)]:
+            img = n.image
+            m.node_tree.nodes.remove(n)
+            if img is not None and img.users == 0:
+                bpy.data.images.remove(img)
 
 
-def _file_ok(img) -> bool:
+def _image_ok(img) -> bool:
+    if img is None:
+        return False
+    if img.packed_file is not None:
+        return True
     try:
         return bool(img.filepath) and os.path.exists(bpy.path.abspath(img.filepath))
     except Exception:  # noqa: BLE001

@@ -91,6 +91,10 @@ def test_placeholder_extents():
         assert len(ext) == 3
         assert max(ext) == pytest.approx(1.0, abs=1e-5), cat
         assert min(ext) > 0.1, cat
+    # the sampler's in-frame rule uses the library's copy of these boxes: they must agree
+    from latentscape.assets.library import placeholder_library
+    for o in placeholder_library().objects:
+        assert o.extents == pytest.approx(PLACEHOLDER_EXTENTS[o.name], abs=2e-4), o.name
 
 
 def test_default_backgrounds():

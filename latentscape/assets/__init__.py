@@ -4,12 +4,7 @@ from latentscape.assets.library import AssetLibrary, ObjectInfo
 from latentscape.assets.sources import build_library
 
 __all__ = ["AssetLibrary", "ObjectInfo", "Background", "default_backgrounds", "build_library",
-           "load_library", "library_for"]
-
-
-def load_library(name: str = "default") -> AssetLibrary:
-    """A library by name (sources joined with '+'), without user folders."""
-    return build_library(name)
+           "library_for"]
 
 
 def library_for(spec) -> AssetLibrary:

@@ -42,8 +42,9 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
         if not fast and sha256_file(path) != rec.get("sha256"):
             problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {sha256_file(path)})"))
         try:
-            problems += _check_shard(path, where, rec, m, schema, fixed)
-            empty += _empty_images(path)
+            shard_problems, shard_empty = _check_shard(path, where, rec, m, schema, fixed)
+            problems += shard_problems
+            empty += shard_empty
         except (FormatError, OSError, KeyError, ValueError) as e:
             problems.append(Problem(where, f"cannot be read: {e}"))
             continue
@@ -55,16 +56,8 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
     return problems, summary
 
 
-def _empty_images(path) -> list[int]:
-    """Global indices of images whose visible_fraction is 0 (rendered shards only)."""
-    with open_shard(path) as f:
-        if "meta/visible_fraction" not in f:
-            return []
-        vf = f["meta/visible_fraction"][()]
-        return f["index"][()][vf == 0].tolist()
-
-
-def _check_shard(path, where, rec, m, schema, fixed) -> list[Problem]:
+def _check_shard(path, where, rec, m, schema, fixed) -> tuple[list[Problem], list[int]]:
+    """Problems of one shard, and the global indices of its images with no object pixel."""
     out = []
     with open_shard(path) as f:
         idx = f["index"][()]
@@ -84,7 +77,8 @@ def _check_shard(path, where, rec, m, schema, fixed) -> list[Problem]:
             out += _check_images(where, f, m["resolution"], len(idx))
         else:
             out.append(Problem(where, "no images dataset"))
-    return out
+        empty = idx[f["meta/visible_fraction"][()] == 0].tolist() if "meta/visible_fraction" in f else []
+    return out, empty
 
 
 def _check_latent(where, name, values, s, fixed_value, n) -> list[Problem]:

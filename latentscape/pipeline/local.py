@@ -18,7 +18,7 @@ from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import save_manifest
 from latentscape.errors import LatentscapeError, RenderError
 from latentscape.latents.sampling import LatentSampler
-from latentscape.pipeline.root import pending_tasks, prepare_root
+from latentscape.pipeline.root import pending_tasks, prepare_root, remove_tmp_files
 from latentscape.renderer.device_choice import choose_device
 from latentscape.renderer.worker import WorkerConfig, worker_main
 
@@ -102,6 +102,7 @@ class _Run:
                                                name=f"latentscape-worker-{wid}", daemon=True)
         self.progress = progress
         self.signalled: str | None = None
+        self.stop_since: float | None = None  # when a signal asked to stop
 
     def go(self) -> RenderSummary:
         from tqdm import tqdm
@@ -129,9 +130,9 @@ class _Run:
         exited: set[int] = set()
         error = None
         while len(exited) < len(self.procs):
-            if self.signalled and not getattr(self, "_stop_t", None):
-                self._stop_t = time.monotonic()
-            if getattr(self, "_stop_t", None) and time.monotonic() - self._stop_t > STOP_GRACE_S:
+            if self.signalled and self.stop_since is None:
+                self.stop_since = time.monotonic()
+            if self.stop_since is not None and time.monotonic() - self.stop_since > STOP_GRACE_S:
                 break
             try:
                 msg = self.results.get(timeout=0.2)
@@ -183,9 +184,4 @@ class _Run:
             if p.is_alive():
                 p.kill()
                 p.join(5)
-        _clean_tmp(self.root)
-
-
-def _clean_tmp(root: Path):
-    for p in (root / "shards").glob(".*.tmp"):
-        p.unlink(missing_ok=True)
+        remove_tmp_files(self.root)

@@ -24,7 +24,7 @@ def prepare_root(root: Path, sampler: LatentSampler, overwrite: bool = False) ->
     if (root / MANIFEST).exists():
         old = _load_or_none(root)
         if old is not None and old["spec_hash"] == h:
-            _clean_tmp(root)
+            remove_tmp_files(root)
             _adopt_orphans(root, old, h)
             return old
         if not overwrite:
@@ -39,7 +39,7 @@ def prepare_root(root: Path, sampler: LatentSampler, overwrite: bool = False) ->
         _remove_dataset(root)
     root.mkdir(parents=True, exist_ok=True)
     (root / SHARD_DIR).mkdir(exist_ok=True)
-    _clean_tmp(root)
+    remove_tmp_files(root)
     m = new_manifest(sampler.resolved(), h, latent_schema(sampler.dists, sampler.spec.fov_deg),
                      sampler.library.to_dict(), [b.to_dict() for b in sampler.backgrounds])
     save_manifest(root, m)
@@ -65,7 +65,8 @@ def _remove_dataset(root: Path):
     shutil.rmtree(root / SHARD_DIR, ignore_errors=True)
 
 
-def _clean_tmp(root: Path):
+def remove_tmp_files(root: Path):
+    """Delete temporary files that interrupted writers left in a dataset root."""
     for p in list(root.glob(".*.tmp")) + list((root / SHARD_DIR).glob(".*.tmp")):
         p.unlink(missing_ok=True)
 

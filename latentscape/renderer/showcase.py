@@ -14,12 +14,8 @@ def _run(spec_dict, object_ids, latents, q):
     try:
         from latentscape.config import DatasetSpec
         from latentscape.latents.sampling import LatentSampler
-        from latentscape.renderer.blender.stage import Stage
-        spec = DatasetSpec.from_dict(spec_dict)
-        sampler = LatentSampler.for_spec(spec)
-        stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise, device="cpu",
-                      backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=False,
-                      objects=[o.descriptor() for o in sampler.library.objects])
+        from latentscape.renderer.worker import make_stage
+        stage = make_stage(LatentSampler.for_spec(DatasetSpec.from_dict(spec_dict)), want_mask=False)
         for oid in object_ids:
             rgb, _ = stage.render({**latents, "object_id": int(oid)})
             q.put(("image", int(oid), rgb))

@@ -79,16 +79,21 @@ def _build(cfg: WorkerConfig):
     clean_sys_path()
     from latentscape.config import DatasetSpec
     from latentscape.latents.sampling import LatentSampler
-    from latentscape.renderer.blender.stage import Stage
 
     spec = DatasetSpec.from_dict(cfg.spec)
     sampler = LatentSampler.for_spec(spec)
-    stage = Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise,
-                  device=cfg.device, backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=True,
-                  threads=cfg.threads, device_slot=cfg.device_slot,
-                  objects=[o.descriptor() for o in sampler.library.objects],
-                  want_depth="depth" in spec.render.passes)
+    stage = make_stage(sampler, device=cfg.device, threads=cfg.threads, device_slot=cfg.device_slot,
+                       want_depth="depth" in spec.render.passes)
     return stage, sampler, stage.device_used
+
+
+def make_stage(sampler, device: str = "cpu", want_mask: bool = True, **kw):
+    """The Blender stage for a resolved sampler: its camera, render settings, objects, backgrounds."""
+    from latentscape.renderer.blender.stage import Stage
+    spec = sampler.spec
+    return Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise, device=device,
+                 backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=want_mask,
+                 objects=[o.descriptor() for o in sampler.library.objects], **kw)
 
 
 KEEP_ALL_OBJECTS_UP_TO = 64

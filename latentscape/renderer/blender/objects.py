@@ -42,6 +42,20 @@ _PLACEHOLDER_COLOURS = {
 }
 
 # ---------------------------------------------------------------- placeholders
+def _vertex_coords(me) -> np.ndarray:
+    """A mesh's vertex coordinates as float64 [V, 3] (mesh space)."""
+    co = np.empty(len(me.vertices) * 3, np.float64)
+    me.vertices.foreach_get("co", co)
+    return co.reshape(-1, 3)
+
+
+def _rotation_matrix(rotation) -> Matrix:
+    """4x4 of a row-major 3x3 rotation (None = identity), in Blender's Z-up frame after import."""
+    if not rotation:
+        return Matrix.Identity(4)
+    return Matrix([rotation[0:3], rotation[3:6], rotation[6:9]]).to_4x4()
+
+
 def _torus_mesh(name, major=1.0, minor=0.25, n_major=48, n_minor=12):
     a = np.linspace(0, 2 * np.pi, n_major, endpoint=False)
     b = np.linspace(0, 2 * np.pi, n_minor, endpoint=False)
@@ -92,10 +106,7 @@ def _build_placeholder_mesh(cat: str):
     else:  # pragma: no cover
         raise ValueError(cat)
     # normalise: bbox centre -> origin, longest side -> 1
-    n = len(me.vertices)
-    co = np.empty(n * 3, np.float64)
-    me.vertices.foreach_get("co", co)
-    co = co.reshape(n, 3)
+    co = _vertex_coords(me)
     lo, hi = co.min(0), co.max(0)
     co = (co - (lo + hi) / 2) / float((hi - lo).max())
     me.vertices.foreach_set("co", co.astype(np.float32).ravel())
@@ -108,21 +119,11 @@ def _build_placeholder_mesh(cat: str):
 
 
 def _placeholder_material(cat: str):
-    mat = bpy.data.materials.new("mat_" + cat)
-    if mat.node_tree is None:  # 5.0 creates node materials already; use_nodes is deprecated
-        mat.use_nodes = True
-    bsdf = next(n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED")
-    bsdf.inputs["Base Color"].default_value = (*_PLACEHOLDER_COLOURS[cat], 1.0)
-    bsdf.inputs["Roughness"].default_value = 0.55
-    bsdf.inputs["Metallic"].default_value = 0.0
-    return mat
+    return _principled(cat, _PLACEHOLDER_COLOURS[cat], 0.55, 0.0)
 
 
 def _mesh_extents(me) -> tuple[float, float, float]:
-    n = len(me.vertices)
-    co = np.empty(n * 3, np.float64)
-    me.vertices.foreach_get("co", co)
-    co = co.reshape(n, 3)
+    co = _vertex_coords(me)
     return tuple(float(v) for v in (co.max(0) - co.min(0)))
 
 
@@ -138,7 +139,6 @@ def _compute_placeholder_extents() -> dict[str, tuple[float, float, float]]:
 #: Normalised bbox extents (dx, dy, dz) in the canonical asset frame, computed
 #: from the actual placeholder meshes at import time (a few ms).
 PLACEHOLDER_EXTENTS: dict[str, tuple[float, float, float]] = _compute_placeholder_extents()
-
 
 
 # ---------------------------------------------------------------- loaded objects
@@ -271,7 +271,6 @@ def _extract_sh3d(catalogue: str, model: str, tmp: Path) -> Path:
     """Extract a model's folder (OBJ, MTL, textures) from its catalogue zip."""
     from latentscape.assets.sh3d import catalogue_dir
     folder = model.rsplit("/", 1)[0] + "/" if "/" in model else ""
-    dest = tmp / catalogue / folder
     with zipfile.ZipFile(catalogue_dir() / catalogue) as z:
         for name in z.namelist():
             if name.startswith(folder) and not name.endswith("/") and "/" not in name[len(folder):]:
@@ -324,17 +323,8 @@ def probe_file(path: Path, rotation=None) -> dict:
     """Import a model, measure it in the canonical orientation, and remove it again."""
     meshes = import_file(path)
     try:
-        pre = Matrix([rotation[0:3], rotation[3:6], rotation[6:9]]).to_4x4() if rotation else Matrix.Identity(4)
-        cos = []
-        for ob in meshes:
-            n = len(ob.data.vertices)
-            co = np.empty(n * 3, np.float64)
-            ob.data.vertices.foreach_get("co", co)
-            m = np.array(pre @ ob.matrix_world)
-            co = co.reshape(n, 3) @ m[:3, :3].T + m[:3, 3]
-            cos.append(co)
-        allco = np.concatenate(cos)
-        size = allco.max(0) - allco.min(0)
+        lo, hi = _bounds(meshes, _rotation_matrix(rotation))
+        size = hi - lo
         if not np.all(np.isfinite(size)) or size.max() <= 0:
             raise ValueError("degenerate geometry (zero size)")
         tris = sum(sum(len(p.vertices) - 2 for p in ob.data.polygons) for ob in meshes)
@@ -349,9 +339,7 @@ def probe_file(path: Path, rotation=None) -> dict:
 
 def _imported(scene, desc, path: Path, per_axis: bool, rotation=None) -> Loaded:
     meshes = import_file(path)
-    pre = Matrix.Identity(4)
-    if rotation:  # 3x3 row-major, in Blender's Z-up frame after import
-        pre = Matrix([rotation[0:3], rotation[3:6], rotation[6:9]]).to_4x4()
+    pre = _rotation_matrix(rotation)
     datablocks = []
     for ob in meshes:
         if ob.data.users > 1:
@@ -379,13 +367,12 @@ def _imported(scene, desc, path: Path, per_axis: bool, rotation=None) -> Loaded:
     return Loaded(root=root, parts=meshes, datablocks=datablocks)
 
 
-def _bounds(meshes):
+def _bounds(meshes, pre: Matrix | None = None):
+    """(min, max) corners of the meshes' vertices in world space, after `pre` if given."""
     cos = []
     for ob in meshes:
-        n = len(ob.data.vertices)
-        co = np.empty(n * 3, np.float64)
-        ob.data.vertices.foreach_get("co", co)
-        cos.append(co.reshape(n, 3))
+        m = np.array(pre @ ob.matrix_world if pre is not None else ob.matrix_world)
+        cos.append(_vertex_coords(ob.data) @ m[:3, :3].T + m[:3, 3])
     allco = np.concatenate(cos)
     return allco.min(0), allco.max(0)
 

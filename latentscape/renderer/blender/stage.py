@@ -26,7 +26,6 @@ Conventions (see the package docs):
 """
 from __future__ import annotations
 
-import glob
 import math
 import os
 import time
@@ -135,6 +134,7 @@ class Stage:
         self._setup_camera()
         self._setup_objects()
         self._setup_light()
+        self._backdrop = None  # the studio sweep, built when a background needs it
         self._setup_world()
         self._setup_compositor()
         bpy.context.view_layer.use_pass_z = self.want_depth
@@ -234,8 +234,6 @@ class Stage:
         ob.rotation_mode = "QUATERNION"
         self.sun = ob
 
-    _backdrop = None
-
     def _setup_world(self):
         """One world node tree that can show every background.
 
@@ -311,7 +309,7 @@ class Stage:
         the object casts shadows on it. Ambient light comes from a uniform world
         colour (`world_rgb`). Hidden for every other background.
         """
-        if getattr(self, "_backdrop", None) is not None:
+        if self._backdrop is not None:
             return
         verts, faces = _sweep_mesh(desc.get("floor_below", 3.0), desc.get("wall_distance", 9.0),
                                    desc.get("radius", 2.0), desc.get("half_width", 12.0))

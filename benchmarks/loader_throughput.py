@@ -27,7 +27,6 @@ import time
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from latentscape.dataset.format import compression_kwargs, sha256_file
 from latentscape.dataset.manifest import load_manifest, save_manifest

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import click
-import numpy as np
 from tqdm import tqdm
 
 from latentscape.errors import LatentscapeError

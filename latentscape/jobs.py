@@ -1,8 +1,9 @@
 """Top-level jobs behind CLI commands that do not render (rendering lives in pipeline/)."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+import numpy as np
 
 from latentscape.config import DatasetSpec
 from latentscape.dataset.writer import ShardWriter
@@ -26,7 +27,6 @@ def write_latents_file(spec: DatasetSpec, out: Path, overwrite: bool = False, pr
             bar.update(stop - start)
     if bar:
         bar.close()
-    import numpy as np
     lat = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
     attrs = {"spec_hash": sampler.spec_hash(), "resolved_spec": sampler.resolved(),
              "categories": sampler.library.categories, "objects": [o.name for o in sampler.library.objects],

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from latentscape.dataset.reader import DatasetReader
-from latentscape.latents.space import LATENTS, PARAMS
+from latentscape.latents.space import PARAMS
 
 _SHOW = {  # what to print for each group, as (latent, format)
     "category": [("category", "name")], "identity": [("object_id", "objname")],

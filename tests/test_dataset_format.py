@@ -1,5 +1,4 @@
 import json
-import shutil
 
 import h5py
 import numpy as np

@@ -4,7 +4,7 @@ import pytest
 from latentscape.config import DatasetSpec
 from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
-from latentscape.latents.sampling import LatentSampler, image_rng
+from latentscape.latents.sampling import image_rng
 from latentscape.latents.space import LATENTS
 
 from conftest import make_sampler

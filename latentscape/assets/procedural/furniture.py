@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .primitives import (pick, box, box_between, box_from, catmull_rom, cylinder, cylinder_between, frustum,
-                         lathe, merge, rounded_box, sphere, torus, tube)
+from .primitives import (pick, box, box_between, catmull_rom, cylinder, cylinder_between, frustum,
+                         lathe, merge, rounded_box, sphere, torus)
 
 
 def _u(rng, lo, hi):
@@ -50,7 +50,6 @@ def chair(rng: np.random.Generator, variant: int | None = None):
     for sx in (-1, 1):
         parts.append(_leg(rng, (sx * xs, ys + recline, sh + bh), (sx * xs, ys, sh - st), post_w, round_legs))
     style = pick(rng, ["panel", "slats", "rails", "ladder"], variant)
-    yb = ys + recline * 0.5
     inner = 2 * xs - post_w
     if style == "panel":
         ph = bh * _u(rng, 0.5, 0.9)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .primitives import (Geom, catmull_rom, pick, cylinder, hollow_profile, lathe, merge, sphere, torus,
+from .primitives import (catmull_rom, pick, cylinder, hollow_profile, lathe, merge, sphere, torus,
                          tube)
 
 SEG = 48

@@ -300,3 +300,17 @@ def test_verify_reports_images_without_object_pixels(tmp_path, capsys):
         main(["verify", str(root)])
     out = capsys.readouterr().out
     assert e.value.code == 0 and "2 image(s) show no object pixel" in out
+
+
+def test_preview_and_asset_preview_write_contact_sheets(tmp_path):
+    """`preview` and `assets preview` render with Blender and save non-blank PNG grids."""
+    from PIL import Image
+    common = ["--library", "placeholder", "--resolution", "32"]
+    for args, out in ((["preview", "--n", "4", "--samples", "1", "--vary", "pose", "--quiet"], "p.png"),
+                      (["assets", "preview", "--per-category", "1"], "a.png")):
+        r = subprocess.run([sys.executable, "-m", "latentscape", *args, *common, "--out", str(tmp_path / out)],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        img = np.asarray(Image.open(tmp_path / out).convert("L"), dtype=float)
+        assert img.std() > 10 and min(img.shape) >= 32
+    assert Image.open(tmp_path / "a.png").size[1] == 6 * 32  # one row per placeholder category

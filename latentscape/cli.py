@@ -19,23 +19,26 @@ def cli():
 
 @cli.command()
 @spec_options
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="HDF5 file to write.")
+@click.option("--out", required=True, type=click.Path(), help="HDF5 file to write.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def latents(spec, out, overwrite):
     """Sample latents only (no images) into one HDF5 file, for inspection and tests."""
     from latentscape.jobs import write_latents_file
-    path = write_latents_file(spec, Path(out), overwrite, progress=_bar)
+    path = write_latents_file(spec, out, overwrite, progress=_bar)  # checks --out before sampling
     click.echo(f"wrote {spec.n} latent rows to {path}")
 
 
 @cli.command()
 @click.argument("root", type=click.Path())
-@click.option("--plot", type=click.Path(dir_okay=False), help="Save histograms of every varying latent to this PNG.")
+@click.option("--plot", type=click.Path(), help="Save histograms of every varying latent to this PNG.")
 def info(root, plot):
     """Summarise a dataset: size, shards, varying and fixed groups, latent ranges."""
     from latentscape.dataset.info import describe, plot_histograms
+    from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
+    if plot is not None:
+        check_output_file(plot, overwrite=True, suffixes=IMAGE_SUFFIXES, what="--plot")
     click.echo(describe(root))
-    if plot:
+    if plot is not None:
         k = plot_histograms(root, plot)
         click.echo(f"saved {k} histogram(s) to {plot}")
 
@@ -89,29 +92,65 @@ _DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal
 
 @cli.command()
 @spec_options
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Dataset root directory.")
+@click.option("--out", type=click.Path(file_okay=False), help="Dataset root directory.")
+@click.option("--repair", "repair_root", type=click.Path(file_okay=False), metavar="ROOT",
+              help="Check every shard of ROOT (sha256 included) and re-render the damaged or missing ones, "
+                   "from the spec stored in ROOT (no spec flags).")
 @click.option("--device", type=_DEVICES, default="auto", show_default=True, help="Render device.")
-@click.option("--workers", type=int, default=None, help="CPU worker processes (default 1).")
-@click.option("--workers-per-device", type=int, default=1, show_default=True, help="Worker processes per GPU.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None, help="CPU worker processes (default 1).")
+@click.option("--workers-per-device", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes per GPU.")
 @click.option("--overwrite", is_flag=True, help="Replace a different dataset at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def render(spec, out, device, workers, workers_per_device, overwrite, quiet):
-    """Render the dataset the spec describes into OUT (resumable: rerun to finish)."""
-    from latentscape.pipeline.local import render_dataset
-    s = render_dataset(spec, out, device=device, workers=workers, workers_per_device=workers_per_device,
-                       overwrite=overwrite, progress=not quiet)
+def render(spec, out, repair_root, device, workers, workers_per_device, overwrite, quiet):
+    """Render the dataset the spec describes into OUT (resumable: rerun to finish or repair).
+
+    Several runs (on several hosts) may render into the same OUT at once; they share
+    the work through shard claims.
+    """
+    from latentscape.pipeline.local import render_dataset, repair_dataset
+    kw = dict(device=device, workers=workers, workers_per_device=workers_per_device, progress=not quiet)
+    if repair_root is not None:
+        given = _spec_flags_given()
+        if out is not None or overwrite or given:
+            raise click.UsageError(f"--repair ROOT takes the spec from ROOT's manifest; drop "
+                                   f"{', '.join(given + ['--out'] * (out is not None) + ['--overwrite'] * overwrite)}")
+        s = repair_dataset(_out_dir(repair_root, must_exist=True), **kw)
+    elif out is None:
+        raise click.UsageError("missing option '--out' (the dataset root), or use --repair ROOT")
+    else:
+        s = render_dataset(spec, _out_dir(out), overwrite=overwrite, **kw)
     click.echo(s.line())
+
+
+def _spec_flags_given() -> list[str]:
+    """The spec flags typed on the command line of the current command."""
+    from click.core import ParameterSource
+    from latentscape.specopts import _SPEC_KEYS as SPEC_PARAM_NAMES
+    ctx = click.get_current_context()
+    return [p.opts[0] for p in ctx.command.params
+            if p.name in SPEC_PARAM_NAMES and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
+
+
+def _out_dir(path: str, must_exist: bool = False) -> Path:
+    """A dataset root given on the command line, checked before any work starts."""
+    from latentscape.outpaths import check_output_dir
+    if must_exist and path and not Path(path).is_dir():
+        raise click.UsageError(f"{path!r} is not a dataset directory")
+    return check_output_dir(path, what="dataset root", parents=True)
 
 
 @cli.command()
 @spec_options
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file for the contact sheet.")
+@click.option("--out", required=True, type=click.Path(), help="PNG file for the contact sheet.")
 @click.option("--device", type=_DEVICES, default="auto", show_default=True, help="Render device.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def preview(spec, out, device, quiet):
     """Render a few images (--n, default 16) and save a captioned contact sheet."""
     from latentscape.preview import render_preview
     from click.core import ParameterSource
+    from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
+    check_output_file(out, overwrite=True, suffixes=IMAGE_SUFFIXES, what="--out")
     given = click.get_current_context().get_parameter_source("n") == ParameterSource.COMMANDLINE
     n = spec.n if given else 16
     path = render_preview(spec, out, n=n, device=device, progress=not quiet)
@@ -158,13 +197,15 @@ def assets_show(name, library, folders, licence, skip_bad_assets):
 
 @assets.command("preview")
 @_library_options
-@click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG file.")
+@click.option("--out", required=True, type=click.Path(), help="PNG file.")
 @click.option("--per-category", type=int, default=6, show_default=True, help="Objects shown per category.")
 @click.option("--categories", help="Only these categories (comma-separated).")
 @click.option("--resolution", type=int, default=96, show_default=True)
 def assets_preview(library, folders, licence, skip_bad_assets, out, per_category, categories, resolution):
     """Render one row per category at the canonical pose and save a grid."""
     from latentscape.preview import asset_sheet
+    from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
+    check_output_file(out, overwrite=True, suffixes=IMAGE_SUFFIXES, what="--out")
     path, n = asset_sheet(library, folders, licence, skip_bad_assets, out, per_category,
                           categories.split(",") if categories else None, resolution)
     click.echo(f"saved {n} renders to {path}")
@@ -177,7 +218,7 @@ def export():
 
 @export.command("webdataset")
 @click.argument("root", type=click.Path())
-@click.argument("out", type=click.Path(file_okay=False))
+@click.argument("out", type=click.Path())
 @click.option("--format", "image_format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True)
 @click.option("--shard-size", type=int, default=10000, show_default=True, help="Images per tar file.")
 @click.option("--quality", type=int, default=95, show_default=True, help="JPEG quality.")
@@ -185,6 +226,8 @@ def export():
 def export_webdataset_cmd(root, out, image_format, shard_size, quality, overwrite):
     """Write WebDataset tar shards (image + JSON latents per sample) from ROOT into OUT."""
     from latentscape.dataset.export import export_webdataset
+    from latentscape.outpaths import check_output_dir
+    check_output_dir(out, what="OUT")
     bar = _bar(desc="export", unit="img")
 
     def progress(done, total):
@@ -205,8 +248,10 @@ def main(argv=None):
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
         sys.exit(130)
-    except click.ClickException as e:
-        e.show()
+    except click.ClickException as e:  # bad flags: one line, with where to look
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        click.echo(f"error: {e.format_message()}{hint}", err=True)
         sys.exit(e.exit_code)
     except LatentscapeError as e:
         from latentscape.pipeline.local import Interrupted
@@ -215,6 +260,10 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as e:  # a file system refused (read-only, full, permissions): one line, no traceback
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        sys.exit(1)
     except SystemExit:
         raise
     sys.exit(0)

@@ -1,7 +1,10 @@
 """DatasetSpec: everything that determines a dataset, as frozen dataclasses with YAML I/O.
 
-`DatasetSpec.from_dict` validates and names the file and key of every problem;
-`spec_hash` is a stable hash of the resolved spec (what decides the pixels and labels).
+Every spec is validated when it is built (an invalid one cannot exist): each field's
+type, every number finite, every latent's value inside the valid range of the latent
+table (`latents/space.py`). `DatasetSpec.from_dict` / `from_yaml` add the file and key
+of every problem; `spec_hash` is a stable hash of the resolved spec (what decides the
+pixels and labels).
 """
 from __future__ import annotations
 
@@ -15,38 +18,55 @@ from typing import Any
 import yaml
 
 from latentscape.errors import SpecError
-from latentscape.latents.distributions import Dist
-from latentscape.latents.space import GROUPS, PARAMS, POSE_MODES, POSITION_MODES
+from latentscape.latents.distributions import Dist, is_finite, show_value as _show
+from latentscape.latents.space import GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value
 
 PASSES = ("mask", "depth")
 CATEGORY_SAMPLING = ("balanced", "objects")
 _GZIP = tuple(f"gzip-{i}" for i in range(10))
 COMPRESSIONS = ("none", "lzf", *_GZIP, "zstd")
+MAX_DEPTH = 4  # levels a spec nests: top -> distributions -> NAME -> values [...]
 
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Cycles settings that change the pixels (and so the spec hash)."""
+    """Cycles settings that change the pixels (and so the spec hash). Validated when built."""
 
     samples: int = 16
     denoise: bool = False
     passes: tuple[str, ...] = ()
 
-    def validate(self, where: str):
-        if not isinstance(self.samples, int) or isinstance(self.samples, bool) or not 1 <= self.samples <= 65536:
-            raise SpecError(f"{where}render.samples must be an integer in 1..65536, got {self.samples!r}")
+    def __post_init__(self):
+        if isinstance(self.passes, list):
+            object.__setattr__(self, "passes", tuple(self.passes))
+        self.validate()
+
+    def validate(self, where: str = ""):
+        _int_in(self.samples, 1, 65536, f"{where}render.samples")
+        _strict_bool(self.denoise, f"{where}render.denoise")
+        if not isinstance(self.passes, tuple) or not all(isinstance(p, str) for p in self.passes):
+            raise SpecError(f"{where}render.passes must be a list of names ({', '.join(PASSES)}), "
+                            f"got {_show(self.passes)}")
         bad = [p for p in self.passes if p not in PASSES]
         if bad:
             raise SpecError(f"{where}unknown pass(es) {bad}; allowed: {', '.join(PASSES)}")
+        return self
 
 
 @dataclass(frozen=True)
 class StorageSettings:
+    """How shards are stored (compression does not change the data, but is part of the spec)."""
+
     compression: str = "lzf"
 
-    def validate(self, where: str):
-        if self.compression not in COMPRESSIONS:
-            raise SpecError(f"{where}unknown compression {self.compression!r}; allowed: none, lzf, gzip-0..gzip-9, zstd")
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self, where: str = ""):
+        if not isinstance(self.compression, str) or self.compression not in COMPRESSIONS:
+            raise SpecError(f"{where}unknown compression {_show(self.compression)}; "
+                            f"allowed: none, lzf, gzip-0..gzip-9, zstd")
+        return self
 
 
 @dataclass(frozen=True)
@@ -75,37 +95,61 @@ class DatasetSpec:
     storage: StorageSettings = field(default_factory=StorageSettings)
 
     def __post_init__(self):
+        self._validate()
         # canonical order, so equal specs compare and hash equal
-        object.__setattr__(self, "vary", tuple(sorted(self.vary, key=lambda g: GROUPS.index(g) if g in GROUPS else 99)))
-        object.__setattr__(self, "fix", tuple(sorted(self.fix)))
+        object.__setattr__(self, "vary", tuple(sorted(self.vary, key=GROUPS.index)))
+        for key in ("fix", "distributions", "categories", "assets", "backgrounds"):
+            object.__setattr__(self, key, tuple(getattr(self, key)))
+        object.__setattr__(self, "fix", tuple(sorted(self.fix, key=lambda kv: kv[0])))
         object.__setattr__(self, "distributions", tuple(sorted(self.distributions, key=lambda kv: kv[0])))
 
     # ---- validation -------------------------------------------------------
     def validate(self, where: str = "") -> "DatasetSpec":
-        w = f"{where}: " if where else ""
-        _int_in(self.n, 1, 10**12, f"{w}n")
-        _int_in(self.seed, 0, 2**63 - 1, f"{w}seed")
-        _int_in(self.shard_size, 1, 10**7, f"{w}shard_size")
-        _int_in(self.resolution, 8, 4096, f"{w}resolution")
-        if not isinstance(self.fov_deg, (int, float)) or not 1.0 <= self.fov_deg <= 170.0:
-            raise SpecError(f"{w}fov_deg must be in 1..170 degrees, got {self.fov_deg!r}")
-        if not isinstance(self.margin, (int, float)) or not 0.0 <= self.margin < 0.5:
-            raise SpecError(f"{w}margin must be in [0, 0.5), got {self.margin!r}")
-        _one_of(self.position_mode, POSITION_MODES, f"{w}position_mode")
-        _one_of(self.pose_mode, POSE_MODES, f"{w}pose_mode")
-        _one_of(self.category_sampling, CATEGORY_SAMPLING, f"{w}category_sampling")
-        _one_of(self.license, ("any", "cc0"), f"{w}license")
-        for g in self.vary:
-            _one_of(g, GROUPS, f"{w}vary group")
-        active = self.active_params()
-        for name, _ in self.fix:
-            _param_name(name, active, f"{w}fix", self)
-        for name, dist in self.distributions:
-            _param_name(name, active, f"{w}distributions", self)
-            _check_dist_for(name, dist, w)
-        self.render.validate(w)
-        self.storage.validate(w)
+        """Check every field; errors name `where`, the key, the bad value and what is allowed."""
+        try:
+            self._validate()
+        except SpecError as e:
+            raise SpecError(f"{where}: {e}" if where else str(e)) from None
         return self
+
+    def _validate(self):
+        _int_in(self.n, 1, 10**12, "n")
+        _int_in(self.seed, 0, 2**63 - 1, "seed")
+        _int_in(self.shard_size, 1, 10**7, "shard_size")
+        _int_in(self.resolution, 8, 4096, "resolution")
+        _number_in(self.fov_deg, 1.0, 170.0, "fov_deg", "1..170 degrees")
+        _number_in(self.margin, 0.0, 0.5, "margin", "[0, 0.5)", hi_open=True)
+        _one_of(self.position_mode, POSITION_MODES, "position_mode")
+        _one_of(self.pose_mode, POSE_MODES, "pose_mode")
+        _one_of(self.category_sampling, CATEGORY_SAMPLING, "category_sampling")
+        _one_of(self.license, ("any", "cc0"), "license")
+        _strict_bool(self.skip_bad_assets, "skip_bad_assets")
+        if not isinstance(self.library, str) or not self.library.strip():
+            raise SpecError(f"library must be a name such as default, placeholder or procedural+furniture, "
+                            f"got {_show(self.library)}")
+        for g in _names(self.vary, "vary", empty_ok=True):
+            _one_of(g, GROUPS, "vary group", extra="(or all/none)")
+        for key in ("categories", "assets", "backgrounds"):
+            _names(getattr(self, key), key, empty_ok=True)
+        active = self.active_params()
+        for name, value in _pairs(self.fix, "fix"):
+            _param_name(name, active, "fix")
+            try:
+                check_value(name, value)
+            except SpecError as e:
+                raise SpecError(f"fix: {e}") from None
+        for name, dist in _pairs(self.distributions, "distributions"):
+            _param_name(name, active, "distributions")
+            if not isinstance(dist, Dist):
+                raise SpecError(f"distributions.{name} must be a distribution, got {_show(dist)}")
+            try:
+                check_dist(name, dist)
+            except SpecError as e:
+                raise SpecError(f"distributions.{name}: {e}") from None
+        if not isinstance(self.render, RenderSettings):
+            raise SpecError(f"render must be RenderSettings, got {_show(self.render)}")
+        if not isinstance(self.storage, StorageSettings):
+            raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
 
     def active_params(self) -> list[str]:
         return [p.name for p in PARAMS.values() if p.mode in (None, self.position_mode, self.pose_mode)]
@@ -129,57 +173,27 @@ class DatasetSpec:
 
     @staticmethod
     def from_dict(d: dict, where: str = "spec") -> "DatasetSpec":
-        """Build and validate; unknown keys are an error naming `where` and the key."""
+        """Build and validate; every error names `where`, the key, the bad value and the allowed ones."""
         if not isinstance(d, dict):
             raise SpecError(f"{where}: expected a mapping at the top level, got {type(d).__name__}")
+        check_depth(d, where)
         known = {f.name for f in dataclasses.fields(DatasetSpec)}
         _no_unknown(d, known, where)
         kw = dict(d)
-        if "vary" in kw:
-            kw["vary"] = parse_vary(kw["vary"], where)
-        if "fix" in kw:
-            fix = kw["fix"] or {}
-            if not isinstance(fix, dict):
-                raise SpecError(f"{where}: fix must be a mapping NAME: VALUE, got {fix!r}")
-            kw["fix"] = tuple(sorted((str(k), _freeze(v)) for k, v in fix.items()))
-        if "distributions" in kw:
-            dists = kw["distributions"] or {}
-            if not isinstance(dists, dict):
-                raise SpecError(f"{where}: distributions must be a mapping NAME: {{kind: ...}}")
-            kw["distributions"] = tuple(sorted(
-                (str(k), Dist.from_dict(v, f"{where}: distributions.{k}")) for k, v in dists.items()))
-        if "categories" in kw:
-            cats = kw["categories"] or []
-            kw["categories"] = tuple(str(c) for c in (cats.split(",") if isinstance(cats, str) else cats))
-        for key in ("assets", "backgrounds"):
-            if key in kw:
-                v = kw[key] or []
-                kw[key] = tuple(str(x) for x in ([v] if isinstance(v, str) else v))
-        if "render" in kw:
-            r = kw["render"] or {}
-            _no_unknown(r, {"samples", "denoise", "passes"}, f"{where}: render")
-            if "passes" in r:
-                r = {**r, "passes": tuple(r["passes"] or ())}
-            kw["render"] = RenderSettings(**r)
-        if "storage" in kw:
-            s = kw["storage"] or {}
-            _no_unknown(s, {"compression"}, f"{where}: storage")
-            kw["storage"] = StorageSettings(**s)
-        return DatasetSpec(**kw).validate(where)
+        try:
+            _convert(kw, where)
+            return DatasetSpec(**kw)
+        except SpecError as e:
+            msg = str(e)
+            raise SpecError(msg if msg.startswith(f"{where}: ") else f"{where}: {msg}") from None
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @staticmethod
     def from_yaml(path: str | Path) -> "DatasetSpec":
-        path = Path(path)
-        if not path.is_file():
-            raise SpecError(f"config file not found: {path}")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as e:
-            raise SpecError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
-        return DatasetSpec.from_dict(data, where=str(path))
+        """Read a YAML (or JSON) spec file; an unreadable, non-UTF-8 or malformed file is one clear error."""
+        return DatasetSpec.from_dict(load_yaml(path), where=str(path))
 
     def replace(self, **changes) -> "DatasetSpec":
         """A copy with some fields changed, validated."""
@@ -197,61 +211,154 @@ def spec_hash(resolved: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def load_yaml(path: str | Path):
+    """The data of a YAML file (an empty file is {}), or a SpecError naming the file and the problem."""
+    path = Path(path)
+    if path.is_dir():
+        raise SpecError(f"config file {str(path)!r} is a directory; give a YAML file")
+    if not path.is_file():
+        raise SpecError(f"config file not found: {path}")
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SpecError(f"config file {path} cannot be read ({e.strerror or e})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise SpecError(f"{path}: not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start})") from None
+    try:
+        data = yaml.safe_load(text)
+    except RecursionError:
+        raise SpecError(f"{path}: nested too deeply to parse; allowed: at most {MAX_DEPTH} levels") from None
+    except yaml.YAMLError as e:
+        raise SpecError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    except (ValueError, TypeError, OverflowError) as e:  # constructors, e.g. an integer of 5000 digits
+        raise SpecError(f"{path}: not valid YAML ({str(e).splitlines()[0][:120]})") from None
+    return {} if data is None else data
+
+
+def check_depth(data, where: str = "spec", limit: int = MAX_DEPTH) -> None:
+    """Refuse data nested deeper than `limit` levels or cyclic (YAML anchors allow both); recursion stays
+    within `limit`, and objects shared through anchors are measured once."""
+    too_deep = SpecError(f"{where}: nested more than {limit} levels deep or self-referencing; "
+                         f"allowed: at most {limit} levels (top -> distributions -> NAME -> values)")
+    heights: dict[int, int] = {}
+
+    def height(obj, depth: int, stack: set) -> int:
+        if not isinstance(obj, (dict, list, tuple)):
+            return 0
+        if depth > limit or id(obj) in stack:
+            raise too_deep
+        if id(obj) not in heights:
+            stack.add(id(obj))
+            items = obj.values() if isinstance(obj, dict) else obj
+            heights[id(obj)] = 1 + max((height(x, depth + 1, stack) for x in items), default=0)
+            stack.discard(id(obj))
+        if depth + heights[id(obj)] - 1 > limit:
+            raise too_deep
+        return heights[id(obj)]
+
+    height(data, 1, set())
+
+
 def parse_vary(v, where: str = "vary") -> tuple[str, ...]:
-    """'pose,position' | ['pose'] | 'all' | 'none' -> tuple of group names."""
-    items = v.split(",") if isinstance(v, str) else list(v or [])
-    items = [str(s).strip() for s in items if str(s).strip()]
+    """'pose,position' | ['pose'] | 'all' | 'none' | [] -> tuple of group names."""
+    allowed = f"all, none or groups from {', '.join(GROUPS)}"
+    if isinstance(v, str):
+        items = [x.strip() for x in v.split(",")]
+        if not any(items):
+            raise SpecError(f"{where}: empty; allowed: {allowed}")
+    elif v is None or isinstance(v, (list, tuple)):
+        items = list(v or [])
+    else:
+        raise SpecError(f"{where}: expected a list of groups or a comma-separated string, got {_show(v)}")
+    for g in items:
+        if not isinstance(g, str) or not g.strip():
+            raise SpecError(f"{where}: bad group {_show(g)}; allowed: {allowed}")
+    items = [g.strip() for g in items]
     if items == ["all"]:
         return GROUPS
     if items in (["none"], []):
         return ()
-    for g in items:
-        _one_of(g, GROUPS, f"{where}: group", extra="or 'all'/'none'")
+    bad = [g for g in items if g not in GROUPS]
+    if bad:
+        raise SpecError(f"{where}: unknown group {_show(bad[0])}; allowed: {allowed} (all/none alone)")
     return tuple(g for g in GROUPS if g in items)
 
 
 def parse_fix(items: list[str]) -> dict[str, Any]:
-    """['category=cube', 'scale=1.2', 'rotation=1,0,0,0'] -> {name: value}."""
+    """['category=cube', 'scale=1.2', 'rotation=1,0,0,0'] -> {name: value}.
+
+    Values of categorical latents stay names unless they are integers; others become numbers
+    where they parse as one (checking them against the latent table is the spec's job).
+    """
     out = {}
     for item in items:
-        if "=" not in item:
-            raise SpecError(f"--fix expects NAME=VALUE, got {item!r}")
-        k, v = item.split("=", 1)
-        out[k.strip()] = _parse_scalar(v.strip())
+        k, sep, v = item.partition("=")
+        if not sep or not k.strip():
+            raise SpecError(f"--fix expects NAME=VALUE, got {_show(item)}")
+        k = k.strip()
+        if k in out:
+            raise SpecError(f"--fix {k} given twice ({_show(out[k])} and {_show(v.strip())}); give it once")
+        p = PARAMS.get(k)
+        out[k] = _parse_index_or_name(v.strip()) if p is not None and p.kind == "categorical" else _parse_scalar(v.strip())
     return out
 
 
+_DIST_USAGE = "uniform:LOW:HIGH, normal:MEAN:STD[:LOW:HIGH], choice:V1,V2,..., fixed:V or so3"
+_DIST_ARITY = {"uniform": (2,), "normal": (2, 4), "choice": (1,), "fixed": (1,), "so3": (0,)}
+
+
 def parse_dist(item: str) -> tuple[str, dict]:
-    """'distance=uniform:3:6' | 'scale=normal:1:0.1' | 'background_id=choice:0,1,2' -> (name, dict)."""
-    if "=" not in item or ":" not in item.split("=", 1)[1] and not item.endswith("so3"):
-        raise SpecError(f"--dist expects NAME=KIND:ARGS (e.g. distance=uniform:3:6), got {item!r}")
-    name, rest = item.split("=", 1)
-    kind, *args = rest.split(":")
+    """'distance=uniform:3:6' | 'scale=normal:1:0.1:0.5:1.5' | 'background_id=choice:0,1,2' -> (name, dict).
+
+    The number of values must match the kind exactly (a normal takes 2 or 4: a lone bound is refused).
+    """
+    name, sep, rest = item.partition("=")
+    name = name.strip()
+    if not sep or not name or not rest.strip():
+        raise SpecError(f"--dist expects NAME=KIND:ARGS (e.g. distance=uniform:3:6), got {_show(item)}")
+    kind, *args = [a.strip() for a in rest.split(":")]
+    if kind not in _DIST_ARITY:
+        raise SpecError(f"--dist {_show(item)}: unknown kind {_show(kind)}; expected {_DIST_USAGE}")
+    if len(args) not in _DIST_ARITY[kind]:
+        raise SpecError(f"--dist {_show(item)}: {kind} takes {' or '.join(map(str, _DIST_ARITY[kind]))} "
+                        f"value(s), got {len(args)}; expected {_DIST_USAGE}")
+    if kind == "uniform":
+        lo, hi = (_dist_number(a, item) for a in args)
+        return name, {"kind": kind, "low": lo, "high": hi}
+    if kind == "normal":
+        nums = [_dist_number(a, item) for a in args]
+        d = {"kind": kind, "mean": nums[0], "std": nums[1]}
+        if len(nums) == 4:
+            d.update(low=nums[2], high=nums[3])
+        return name, d
+    parse = _parse_index_or_name if name in PARAMS and PARAMS[name].kind == "categorical" else _parse_scalar
+    if kind == "choice":
+        return name, {"kind": kind, "values": [parse(x.strip()) for x in args[0].split(",")]}
+    if kind == "fixed":
+        return name, {"kind": kind, "value": parse(args[0])}
+    return name, {"kind": kind}
+
+
+def _dist_number(s: str, item: str) -> float:
     try:
-        if kind == "uniform":
-            lo, hi = (float(a) for a in args)
-            return name, {"kind": kind, "low": lo, "high": hi}
-        if kind == "normal":
-            nums = [float(a) for a in args]
-            d = {"kind": kind, "mean": nums[0], "std": nums[1]}
-            if len(nums) == 4:
-                d.update(low=nums[2], high=nums[3])
-            return name, d
-        if kind == "choice":
-            return name, {"kind": kind, "values": [_parse_scalar(x) for x in args[0].split(",")]}
-        if kind == "fixed":
-            return name, {"kind": kind, "value": _parse_scalar(args[0])}
-        if kind == "so3":
-            return name, {"kind": kind}
-    except (ValueError, IndexError):
-        pass
-    raise SpecError(f"--dist {item!r}: expected uniform:LOW:HIGH, normal:MEAN:STD[:LOW:HIGH], "
-                    f"choice:V1,V2,..., fixed:V or so3")
+        return float(s)
+    except ValueError:
+        raise SpecError(f"--dist {_show(item)}: {_show(s)} is not a number; expected {_DIST_USAGE}") from None
+
+
+def _parse_index_or_name(s: str):
+    """A categorical value: an integer index, else a name (so 'nan' or '1e3' stay names)."""
+    try:
+        return int(s)
+    except ValueError:
+        return s
 
 
 def _parse_scalar(s: str):
     if "," in s:
-        return tuple(_parse_scalar(x) for x in s.split(","))
+        return tuple(_parse_scalar(x.strip()) for x in s.split(","))
     for cast in (int, float):
         try:
             return cast(s)
@@ -260,16 +367,77 @@ def _parse_scalar(s: str):
     return s
 
 
-def _check_dist_for(name: str, dist: Dist, w: str):
-    if name == "rotation" and dist.kind not in ("so3", "fixed"):
-        raise SpecError(f"{w}distributions.rotation must be so3 or fixed, got {dist.kind}")
-    if name != "rotation" and dist.kind == "so3":
-        raise SpecError(f"{w}distributions.{name}: so3 is only valid for 'rotation'")
-    if name in ("category", "object_id", "background_id") and dist.kind not in ("choice", "fixed"):
-        raise SpecError(f"{w}distributions.{name} must be choice or fixed, got {dist.kind}")
+def _convert(kw: dict, where: str) -> None:
+    """Turn the plain YAML values of `kw` into the field types of DatasetSpec, in place."""
+    if "vary" in kw:
+        kw["vary"] = parse_vary(kw["vary"], "vary")
+    if "fix" in kw:
+        fix = _mapping(kw["fix"], "fix", "NAME: VALUE")
+        kw["fix"] = tuple((str(k), _freeze(v)) for k, v in fix.items())
+    if "distributions" in kw:
+        dists = _mapping(kw["distributions"], "distributions", "NAME: {kind: ...}")
+        kw["distributions"] = tuple(
+            (str(k), Dist.from_dict(v, f"{where}: distributions.{k}")) for k, v in dists.items())
+    if "categories" in kw:
+        kw["categories"] = _name_list(kw["categories"], "categories", split=True)
+    for key in ("assets", "backgrounds"):
+        if key in kw:
+            kw[key] = _name_list(kw[key], key, split=False)
+    if "render" in kw:
+        r = _mapping(kw["render"], "render", "samples, denoise, passes")
+        _no_unknown(r, {"samples", "denoise", "passes"}, f"{where}: render")
+        if "passes" in r:
+            r = {**r, "passes": _name_list(r["passes"], "render.passes", split=True)}
+        kw["render"] = RenderSettings(**r)
+    if "storage" in kw:
+        st = _mapping(kw["storage"], "storage", "compression")
+        _no_unknown(st, {"compression"}, f"{where}: storage")
+        kw["storage"] = StorageSettings(**st)
 
 
-def _param_name(name, active, where, spec):
+def _mapping(v, key: str, shape: str) -> dict:
+    if v is None:
+        return {}
+    if not isinstance(v, dict):
+        raise SpecError(f"{key} must be a mapping ({shape}), got {_show(v)}")
+    return v
+
+
+def _name_list(v, key: str, split: bool) -> tuple[str, ...]:
+    """A list of non-empty names; a string is one name (or, with split, comma-separated names)."""
+    if v is None:
+        return ()
+    if isinstance(v, str):
+        v = v.split(",") if split else [v]
+    if not isinstance(v, (list, tuple)):
+        raise SpecError(f"{key} must be a list of names, got {_show(v)}")
+    bad = [x for x in v if not isinstance(x, str) or not x.strip()]
+    if bad:
+        raise SpecError(f"{key} must be a list of non-empty names, got {_show(bad[0])} in {_show(v)}")
+    return tuple(x.strip() for x in v)
+
+
+def _names(v, key: str, empty_ok: bool) -> tuple:
+    """Check a field holds a tuple/list of strings (as built by from_dict)."""
+    if not isinstance(v, (tuple, list)) or not all(isinstance(x, str) and x for x in v):
+        raise SpecError(f"{key} must be a list of names, got {_show(v)}")
+    if not v and not empty_ok:
+        raise SpecError(f"{key} must not be empty")
+    return tuple(v)
+
+
+def _pairs(v, key: str) -> list[tuple[str, Any]]:
+    """Check a field holds (name, value) pairs with unique names."""
+    if not isinstance(v, (tuple, list)) or not all(isinstance(kv, tuple) and len(kv) == 2 for kv in v):
+        raise SpecError(f"{key} must be (name, value) pairs, got {_show(v)}")
+    names = [k for k, _ in v]
+    dup = [k for k in names if names.count(k) > 1]
+    if dup:
+        raise SpecError(f"{key}: {_show(dup[0])} given twice")
+    return list(v)
+
+
+def _param_name(name, active, where):
     if name in active:
         return
     if name in PARAMS:
@@ -277,24 +445,37 @@ def _param_name(name, active, where, spec):
         mode = "position_mode" if p.group == "position" else "pose_mode"
         raise SpecError(f"{where}: {name!r} is only used with {mode}: {p.mode}; "
                         f"active parameters: {', '.join(active)}")
-    raise SpecError(f"{where}: unknown latent {name!r}; valid: {', '.join(active)}")
+    raise SpecError(f"{where}: unknown latent {_show(name)}; valid: {', '.join(active)}")
 
 
 def _one_of(v, allowed, what, extra=""):
-    if v not in allowed:
+    if not isinstance(v, str) or v not in allowed:
         more = f" {extra}" if extra else ""
-        raise SpecError(f"unknown {what} {v!r}; allowed: {', '.join(allowed)}{more}")
+        raise SpecError(f"unknown {what} {_show(v)}; allowed: {', '.join(allowed)}{more}")
 
 
 def _int_in(v, lo, hi, what):
     if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
-        raise SpecError(f"{what} must be an integer in {lo}..{hi}, got {v!r}")
+        raise SpecError(f"{what} must be an integer in {lo}..{hi}, got {_show(v)}")
+
+
+def _number_in(v, lo, hi, what, allowed, hi_open=False):
+    """A finite real number (not a bool, not a string) in [lo, hi] (or [lo, hi))."""
+    ok = is_finite(v) and lo <= v and (v < hi if hi_open else v <= hi)
+    if not ok:
+        raise SpecError(f"{what} must be a number in {allowed}, got {_show(v)}")
+
+
+def _strict_bool(v, what):
+    """Only a real boolean: YAML 'no' in quotes is a string, and must not switch anything on."""
+    if not isinstance(v, bool):
+        raise SpecError(f"{what} must be true or false, got {_show(v)}")
 
 
 def _no_unknown(d: dict, known: set, where: str):
-    extra = sorted(set(d) - known)
+    extra = sorted(set(d) - known, key=str)
     if extra:
-        raise SpecError(f"{where}: unknown key {extra[0]!r}; allowed: {', '.join(sorted(known))}")
+        raise SpecError(f"{where}: unknown key {_show(extra[0])}; allowed: {', '.join(sorted(known))}")
 
 
 def _freeze(v):

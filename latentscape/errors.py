@@ -47,3 +47,12 @@ class ExportError(LatentscapeError):
 
 class AssetError(LatentscapeError):
     """Asset files could not be read; the message lists every bad file."""
+
+
+class OutputPathError(LatentscapeError):
+    """An output path cannot be written safely (empty, a device or FIFO, a missing or
+    read-only directory, a pseudo-filesystem, a name too long, a wrong image suffix)."""
+
+
+class IncompleteDatasetError(FormatError):
+    """A dataset's shards do not cover 0..n-1 yet (an interrupted render): readers refuse it."""

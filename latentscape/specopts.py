@@ -6,6 +6,9 @@ import functools
 import click
 
 from latentscape.config import DatasetSpec, parse_dist, parse_fix, parse_vary
+from latentscape.errors import SpecError
+from latentscape.latents.distributions import Dist, show_value
+from latentscape.latents.space import PARAMS, check_dist, check_value
 
 SPEC_OPTIONS = [
     click.option("--config", "config_path", type=click.Path(dir_okay=False), help="YAML spec file; flags override it."),
@@ -16,7 +19,7 @@ SPEC_OPTIONS = [
     click.option("--fov", "fov_deg", type=float, help="Camera field of view, degrees."),
     click.option("--vary", help="Groups to vary: all, none or a list like pose,position."),
     click.option("--fix", "fix", multiple=True, help="Hold a latent at a value: NAME=VALUE (repeatable)."),
-    click.option("--dist", "dist", multiple=True, help="Distribution: NAME=uniform:LO:HI, normal:MEAN:STD, choice:A,B, fixed:V."),
+    click.option("--dist", "dist", multiple=True, help="Distribution: NAME=uniform:LO:HI, normal:MEAN:STD[:LO:HI], choice:A,B, fixed:V, so3."),
     click.option("--position-mode", type=click.Choice(["image", "box"]), help="Sample position by image coords + distance, or in a 3D box."),
     click.option("--pose-mode", type=click.Choice(["so3", "euler"]), help="Haar-uniform rotations or per-angle distributions."),
     click.option("--margin", type=float, help="Free border kept around the object's projected box (fraction of the image side)."),
@@ -54,17 +57,21 @@ _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg",
 
 def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=None, passes=None,
                     compression=None, **flags) -> DatasetSpec:
-    """Start from the YAML file (or defaults) and apply every flag given."""
+    """Start from the YAML file (or defaults) and apply every flag given.
+
+    Each --fix and --dist is checked on its own first, so its error names the flag as typed.
+    """
     base = DatasetSpec.from_yaml(config_path).to_dict() if config_path else DatasetSpec().to_dict()
-    for k, v in flags.items():
+    given = [k for k, v in flags.items() if v not in (None, ())]
+    for k in given:
+        v = flags[k]
         if k in ("assets", "backgrounds"):
-            v = list(v) or None
-        if v is not None:
-            base[k] = list(parse_vary(v, "--vary")) if k == "vary" else v
+            v = list(v)
+        base[k] = list(parse_vary(v, "--vary")) if k == "vary" else v
     if fix:
-        base["fix"] = {**base["fix"], **parse_fix(list(fix))}
+        base["fix"] = {**base["fix"], **_checked_fixes(fix)}
     if dist:
-        base["distributions"] = {**base["distributions"], **dict(parse_dist(d) for d in dist)}
+        base["distributions"] = {**base["distributions"], **_checked_dists(dist)}
     render = dict(base["render"])
     if samples is not None:
         render["samples"] = samples
@@ -75,4 +82,34 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
     base["render"] = render
     if compression is not None:
         base["storage"] = {"compression": compression}
-    return DatasetSpec.from_dict(base, where=config_path or "flags")
+    any_flag = given or fix or dist or {samples, denoise, passes, compression} != {None}
+    where = f"{config_path} with flags" if config_path and any_flag else (config_path or "flags")
+    return DatasetSpec.from_dict(base, where=where)
+
+
+def _checked_fixes(items) -> dict:
+    """--fix NAME=VALUE items as {name: value}, each value checked against the latent table."""
+    out = parse_fix(list(items))
+    for item in items:
+        name = item.partition("=")[0].strip()
+        if name in PARAMS:
+            try:
+                check_value(name, out[name])
+            except SpecError as e:
+                raise SpecError(f"--fix {show_value(item)}: {e}") from None
+    return out
+
+
+def _checked_dists(items) -> dict:
+    """--dist NAME=KIND:ARGS items as {name: dict}, each built and checked against the latent table."""
+    out = {}
+    for item in items:
+        name, d = parse_dist(item)
+        try:
+            dist = Dist.from_dict(d)
+            if name in PARAMS:
+                check_dist(name, dist)
+        except SpecError as e:
+            raise SpecError(f"--dist {show_value(item)}: {str(e).removeprefix(': ')}") from None
+        out[name] = d
+    return out

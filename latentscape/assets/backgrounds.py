@@ -75,16 +75,41 @@ HDRI_SUFFIXES = (".exr", ".hdr")
 
 
 def folder_backgrounds(folder: str | Path) -> list[Background]:
-    """Every .exr / .hdr file of a folder, sorted by name, as HDRI backgrounds."""
-    from latentscape.errors import SpecError
+    """Every .exr / .hdr file of a folder, sorted by name, as HDRI backgrounds.
+
+    A file that leads outside the folder (a symlink) or is not a regular file (a FIFO,
+    a device) is an AssetError naming every such file; none of them is read."""
+    from latentscape.errors import AssetError, SpecError
     d = Path(folder)
     if not d.is_dir():
         raise SpecError(f"background folder not found: {d}")
     files = sorted(p for p in d.iterdir() if p.suffix.lower() in HDRI_SUFFIXES)
     if not files:
         raise SpecError(f"background folder {d} has no {' or '.join(HDRI_SUFFIXES)} files")
+    bad = [f"{p}: {why}" for p in files if (why := _unsafe(d, p))]
+    if bad:
+        raise AssetError(f"{len(bad)} background file(s) in {d} may not be read: " + "; ".join(bad))
     return [Background(name=f"{d.name}/{p.stem}", kind="hdri", path=str(p.resolve()), licence="user-supplied")
             for p in files]
+
+
+def _unsafe(folder: Path, path: Path) -> str | None:
+    """Why an HDRI file of `folder` may not be read (outside the folder, not a regular file), or None."""
+    import os
+    import stat
+
+    from latentscape.outpaths import file_kind
+    base = folder.resolve()
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        return "is a symbolic link to a missing file"
+    except (OSError, RuntimeError) as e:
+        return f"cannot be resolved ({e})"
+    if not real.is_relative_to(base):
+        return f"leads outside the background folder {base} (to {real})"
+    mode = os.stat(real).st_mode
+    return None if stat.S_ISREG(mode) else f"is {file_kind(mode)}, not a regular file"
 
 
 def backgrounds_for(spec) -> list[Background]:

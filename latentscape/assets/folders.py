@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -19,28 +20,63 @@ import yaml
 
 from latentscape.assets.library import ObjectInfo
 from latentscape.errors import AssetError, SpecError
+from latentscape.outpaths import file_kind
 
 EXTENSIONS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".blend")
 AXES = {"+X": (1, 0, 0), "-X": (-1, 0, 0), "+Y": (0, 1, 0), "-Y": (0, -1, 0), "+Z": (0, 0, 1), "-Z": (0, 0, -1)}
 
 
 def scan(root: Path) -> list[tuple[str, Path]]:
-    """(category, file) for every supported model file, sorted."""
+    """(category, file) for every supported model file, sorted.
+
+    A category folder that is a symlink leading outside `root` is listed as such a file
+    itself (and not entered), so `unsafe_entry` refuses it."""
     if not root.is_dir():
         raise SpecError(f"asset folder not found: {root}")
-    out = [(d.name, f) for d in sorted(root.iterdir()) if d.is_dir()
-           for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
+    out = []
+    for d in sorted(root.iterdir()):
+        if not d.is_dir():
+            continue
+        if unsafe_entry(root, d) is not None:
+            out.append((d.name, d))
+            continue
+        out += [(d.name, f) for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
     if not out:
         raise SpecError(f"asset folder {root} has no models: expected {root}/<category>/<model>"
                         f"{{{','.join(EXTENSIONS)}}}")
     return out
 
 
-def sidecar_rotation(model: Path) -> list[float] | None:
-    """Row-major 3x3 rotation from the model's sidecar (`up`, `front`), or None."""
+def unsafe_entry(root: Path, path: Path) -> str | None:
+    """Why a file or folder found in the asset folder `root` may not be read (it leads outside
+    `root`, e.g. through a symlink, or is a FIFO or device), or None. Nothing is opened."""
+    base = Path(root).resolve()
+    try:
+        real = path.resolve(strict=True)
+    except FileNotFoundError:
+        return f"is a symbolic link to a missing file ({os.readlink(path) if path.is_symlink() else path})"
+    except (OSError, RuntimeError) as e:
+        return f"cannot be resolved ({e})"
+    if not real.is_relative_to(base):
+        return f"leads outside the asset folder {base} (to {real})"
+    mode = os.stat(real).st_mode
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return f"is {file_kind(mode)}, not a regular file"
+    return None
+
+
+def sidecar_rotation(model: Path, root: Path | None = None) -> list[float] | None:
+    """Row-major 3x3 rotation from the model's sidecar (`up`, `front`), or None.
+
+    With `root`, a sidecar that leads outside it or is not a regular file is an AssetError."""
     side = model.with_suffix(".yaml")
-    if not side.is_file():
+    if not os.path.lexists(side):
         return None
+    why = unsafe_entry(root if root is not None else side.parent, side)
+    if why is None and not side.is_file():
+        why = "is a directory, not a regular file"
+    if why:
+        raise AssetError(f"model sidecar {side} {why}")
     data = yaml.safe_load(side.read_text()) or {}
     extra = set(data) - {"up", "front"}
     if extra:
@@ -67,16 +103,16 @@ def folder_objects(root: str | Path, skip_bad: bool = False) -> tuple[list[Objec
     """Check and measure every model of a folder (cached by file hash): (objects, skipped files)."""
     from latentscape.renderer.asset_probe import probe_models
     root = Path(root).resolve()
-    files = scan(root)
+    files, unsafe = _safe_files(root, scan(root), skip_bad)
     hashes = [_sha256(f) for _, f in files]
-    rotations = [sidecar_rotation(f) for _, f in files]
+    rotations = [sidecar_rotation(f, root) for _, f in files]
     cache = _load_cache()
     keys = [f"{h}:{json.dumps(r)}" for h, r in zip(hashes, rotations)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     for i, res in zip(todo, probe_models([(str(files[i][1]), rotations[i]) for i in todo])):
         cache[keys[i]] = {"status": res[0], "value": res[1]}
     _save_cache(cache)
-    objects, bad = [], []
+    objects, bad = [], list(unsafe)
     for (cat, f), h, r, k in zip(files, hashes, rotations, keys):
         entry = cache[k]
         if entry["status"] != "ok":
@@ -92,6 +128,22 @@ def folder_objects(root: str | Path, skip_bad: bool = False) -> tuple[list[Objec
     for b in bad:
         warnings.warn(f"skipping unreadable model {b}", stacklevel=2)
     return objects, bad
+
+
+def _safe_files(root: Path, files, skip_bad: bool):
+    """(files that may be read, 'file: why' for those that may not). Unless `skip_bad`, any
+    unsafe file is an AssetError naming every one, raised before anything is read."""
+    safe, unsafe = [], []
+    for cat, f in files:
+        why = unsafe_entry(root, f)
+        if why is None:
+            safe.append((cat, f))
+        else:
+            unsafe.append(f"{f}: {why}")
+    if unsafe and not skip_bad:
+        raise AssetError(f"{len(unsafe)} model file(s) in {root} may not be read (use --skip-bad-assets to leave "
+                         f"them out): " + "; ".join(unsafe))
+    return safe, unsafe
 
 
 def _sha256(path: Path) -> str:

@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from latentscape.errors import TargetError
+from latentscape.errors import LatentscapeError, TargetError
 from latentscape.latents.space import GROUPS, LATENTS
 
 ROTATIONS = ("sincos", "quat", "6d", "matrix", "euler")
@@ -245,9 +244,10 @@ def _atomic_write_json(path: Path, obj: dict):
     """Write via a temporary file and rename; a read-only dataset root only warns."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(obj, indent=1))
-        os.replace(tmp, path)
-    except OSError as e:
+        from latentscape.dataset.writer import write_atomic
+        from latentscape.outpaths import check_replaceable
+        check_replaceable(path)
+        write_atomic(path, json.dumps(obj, indent=1))
+    except (OSError, LatentscapeError) as e:
         import warnings
         warnings.warn(f"could not write {path} ({e}); using it in memory only", stacklevel=3)

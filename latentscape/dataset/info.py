@@ -6,12 +6,16 @@ from pathlib import Path
 import numpy as np
 
 from latentscape.dataset.reader import DatasetReader
+from latentscape.errors import FormatError
+from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
 from latentscape.latents.space import GROUPS, PARAMS
 
 
 def describe(root: str | Path) -> str:
-    """Multi-line summary: size, shards, groups varied / fixed, latent ranges, bytes."""
-    with DatasetReader(root) as r:
+    """Multi-line summary: size, shards, groups varied / fixed, latent ranges, bytes.
+
+    Works on an incomplete dataset (it says how many of n images are there)."""
+    with DatasetReader(root, complete=False) as r:
         m = r.manifest
         lat = r.latents() if r.shards else {}
     dists = m["resolved"]["distributions"]
@@ -37,10 +41,17 @@ def describe(root: str | Path) -> str:
 def _fixed_desc(group, dists, m) -> str:
     vals = {k: d.get("value") for k, d in dists.items() if PARAMS[k].group == group}
     if group == "category":
-        vals = {k: m["assets"]["categories"][v] for k, v in vals.items()}
+        vals = {k: _name_of(m["assets"]["categories"], v) for k, v in vals.items()}
     if group == "background":
-        vals = {k: (m["backgrounds"][v]["name"] if k == "background_id" else v) for k, v in vals.items()}
+        names = [b["name"] for b in m.get("backgrounds", [])]
+        vals = {k: (_name_of(names, v) if k == "background_id" else v) for k, v in vals.items()}
     return f"{group}({', '.join(f'{k}={_short(v)}' for k, v in vals.items())})"
+
+
+def _name_of(names: list, v):
+    """names[v] for a valid integer id, else the raw value (a summary never fails on it)."""
+    ok = isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(names)
+    return names[v] if ok else v
 
 
 def _short(v):
@@ -53,15 +64,20 @@ def _short(v):
 
 def plot_histograms(root: str | Path, out: str | Path) -> int:
     """Save histograms of every varying latent (one panel per component); returns panel count."""
+    out = check_output_file(out, overwrite=True, suffixes=IMAGE_SUFFIXES, what="plot file")
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    with DatasetReader(root) as r:
+    with DatasetReader(root, complete=False) as r:
         m = r.manifest
+        if not r.shards:
+            raise FormatError(f"dataset {root} has no rendered images yet; nothing to plot")
         lat = r.latents()
     panels = []
     for s in m["latents"]:
+        if s["name"] not in lat:
+            continue
         v = lat[s["name"]].reshape(len(lat["index"]), -1)
         for j in range(v.shape[1]):
             if np.ptp(v[:, j]) > 0:

@@ -3,21 +3,27 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import numpy as np
 
-from latentscape.dataset.format import open_shard, read_dataset
-from latentscape.dataset.manifest import load_manifest
+from latentscape.dataset.format import open_checked_shard, read_dataset
+from latentscape.dataset.manifest import check_coverage, load_manifest
+from latentscape.errors import FormatError
 
 
 class DatasetReader:
     """Random access to a dataset root. Shard files open lazily and stay open.
 
-    Not fork-safe once a shard is open: open one reader per process.
+    On opening, the manifest's shards must cover 0..n-1 exactly (IncompleteDatasetError
+    for an interrupted render; `complete=False` accepts gaps, for summaries); each shard
+    file is checked against its manifest entry (path inside the root, indices) before its
+    first item is served. Not fork-safe once a shard is open: open one reader per process.
     """
 
-    def __init__(self, root: str | Path):
+    def __init__(self, root: str | Path, complete: bool = True):
         self.root = Path(root)
         self.manifest = load_manifest(self.root)
+        check_coverage(self.manifest, self.root, complete=complete)
         self.shards = self.manifest["shards"]
         self._starts = np.array([s["index_start"] for s in self.shards], dtype=np.int64)
         self._files: dict[int, object] = {}
@@ -35,7 +41,8 @@ class DatasetReader:
 
     def _file(self, k: int):
         if k not in self._files:
-            self._files[k] = open_shard(self.root / self.shards[k]["file"])
+            self._files[k] = open_checked_shard(self.root, self.shards[k], self.manifest["spec_hash"],
+                                                self.manifest["resolution"])
         return self._files[k]
 
     def locate(self, index: int) -> tuple[int, int]:
@@ -47,20 +54,29 @@ class DatasetReader:
 
     def image(self, index: int) -> np.ndarray:
         k, row = self.locate(index)
-        return self._file(k)["images"][row]
+        f = self._file(k)
+        if "images" not in f:
+            raise FormatError(f"{f.filename}: has no images dataset")
+        return f["images"][row]
 
     def latents(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Every latent (or those named) concatenated over shards in index order, plus `index`."""
         out: dict[str, list] = {}
-        for k in range(len(self.shards)):
-            f = self._file(k)
-            keys = names or list(f["latents"].keys())
+        keys = list(names) if names else None
+        meta = None
+        for k in range(len(self.shards)):  # the first shard's names are required of every shard
+            f, count = self._file(k), self.shards[k]["count"]
+            keys = _names(f, "latents") if keys is None else keys
+            meta = _names(f, "meta") if meta is None else meta
             for name in keys:
-                out.setdefault(name, []).append(read_dataset(f, f"latents/{name}"))
+                out.setdefault(name, []).append(read_rows(f, f"latents/{name}", count))
             out.setdefault("index", []).append(f["index"][()])
-            for name in f["meta"].keys():
-                out.setdefault(f"meta/{name}", []).append(f["meta"][name][()])
-        return {k: np.concatenate(v) for k, v in out.items()}
+            for name in meta:
+                out.setdefault(f"meta/{name}", []).append(read_rows(f, f"meta/{name}", count))
+        try:
+            return {k: np.concatenate(v) for k, v in out.items()}
+        except ValueError as e:
+            raise FormatError(f"{self.root}: shards store {', '.join(out)} with different shapes ({e})") from None
 
     def close(self):
         for f in self._files.values():
@@ -72,3 +88,20 @@ class DatasetReader:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _names(f: h5py.File, group: str) -> list[str]:
+    g = f.get(group)
+    if not isinstance(g, h5py.Group):
+        raise FormatError(f"{f.filename}: has no {group!r} group")
+    return list(g.keys())
+
+
+def read_rows(f: h5py.File, name: str, count: int) -> np.ndarray:
+    """A per-image dataset of a shard: one row per image, else FormatError (labels never shift)."""
+    ds = f.get(name)
+    if not isinstance(ds, h5py.Dataset):
+        raise FormatError(f"{f.filename}: lacks dataset {name!r}")
+    if not ds.shape or ds.shape[0] != count:
+        raise FormatError(f"{f.filename}: {name} has shape {ds.shape}, expected {count} rows (one per image)")
+    return read_dataset(f, name)

@@ -342,8 +342,8 @@ def create_split(root: str | Path, spec, overwrite: bool = False, latents: dict 
     manifest = load_manifest(root)
     path = split_path(root, spec.name)
     if path.is_file() and not overwrite:
-        rec = json.loads(path.read_text())
-        if rec.get("definition") == spec.to_dict():
+        rec = _read_json(path)
+        if isinstance(rec, dict) and rec.get("definition") == spec.to_dict():
             return load_split(root, spec.name)
         raise SplitError(f"{path} holds a different definition of split {spec.name!r}; "
                          f"choose another name or pass overwrite=True")
@@ -351,6 +351,13 @@ def create_split(root: str | Path, spec, overwrite: bool = False, latents: dict 
     parts = compute_split(spec, lat, manifest)
     _atomic_write_json(path, split_record(spec, parts, manifest))
     return parts
+
+
+def _read_json(path: Path):
+    try:
+        return json.loads(path.read_bytes().decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError) as e:
+        raise SplitError(f"{path}: not valid JSON ({str(e)[:100]})") from None
 
 
 def list_splits(root: str | Path) -> list[str]:
@@ -368,23 +375,39 @@ def load_split(root: str | Path, name: str, recompute: bool = False) -> dict[str
         known = list_splits(root)
         raise SplitError(f"unknown split {name!r}: {path} does not exist; defined splits: "
                          f"{', '.join(known) or 'none'} (built-in: train, val, test of '{DEFAULT_NAME}')")
-    try:
-        rec = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
-        raise SplitError(f"{path}: not valid JSON ({e})") from None
-    if rec.get("format") != SPLIT_FORMAT:
+    rec = _read_json(path)
+    if not isinstance(rec, dict) or rec.get("format") != SPLIT_FORMAT:
         raise SplitError(f"{path}: not a latentscape split file")
-    if rec["dataset"]["spec_hash"] != manifest["spec_hash"] or rec["dataset"]["n"] != manifest["n"]:
-        raise SplitError(f"{path} was made for another dataset (spec hash {rec['dataset']['spec_hash']}, "
-                         f"n {rec['dataset']['n']}); this one is {manifest['spec_hash']}, n {manifest['n']}")
-    parts = {p: np.asarray(ix, dtype=np.int64) for p, ix in rec["indices"].items()}
-    for p, ix in parts.items():
-        if indices_sha256(ix) != rec["parts"][p]["sha256"]:
-            raise SplitError(f"{path}: indices of part {p!r} do not match their recorded sha256")
+    ds = rec.get("dataset")
+    if not isinstance(ds, dict) or ds.get("spec_hash") != manifest["spec_hash"] or ds.get("n") != manifest["n"]:
+        got = (ds.get("spec_hash"), ds.get("n")) if isinstance(ds, dict) else (None, None)
+        raise SplitError(f"{path} was made for another dataset (spec hash {got[0]}, "
+                         f"n {got[1]}); this one is {manifest['spec_hash']}, n {manifest['n']}")
+    parts = _checked_parts(rec, path, manifest["n"])
     if recompute:
         again = compute_split(SplitSpec.from_dict(rec["definition"], str(path)), _read_all_latents(root), manifest)
         if {p: indices_sha256(ix) for p, ix in again.items()} != {p: r["sha256"] for p, r in rec["parts"].items()}:
             raise SplitError(f"{path}: recomputing the definition gives other indices")
+    return parts
+
+
+def _checked_parts(rec: dict, path: Path, n: int) -> dict[str, np.ndarray]:
+    """The parts of a split record: integer indices in 0..n-1, unique within a part, matching
+    their recorded sha256. SplitError otherwise (a split never points at a wrong image)."""
+    indices, recorded = rec.get("indices"), rec.get("parts")
+    if not isinstance(indices, dict) or not isinstance(recorded, dict):
+        raise SplitError(f"{path}: 'indices' and 'parts' must be mappings")
+    parts = {}
+    for p, ix in indices.items():
+        if not isinstance(ix, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in ix):
+            raise SplitError(f"{path}: indices of part {p!r} must be a list of integers")
+        arr = np.asarray(ix, dtype=np.int64)
+        if len(arr) and (arr.min() < 0 or arr.max() >= n or len(np.unique(arr)) != len(arr)):
+            raise SplitError(f"{path}: indices of part {p!r} must be distinct and in 0..{n - 1}")
+        want = recorded.get(p).get("sha256") if isinstance(recorded.get(p), dict) else None
+        if indices_sha256(arr) != want:
+            raise SplitError(f"{path}: indices of part {p!r} do not match their recorded sha256")
+        parts[p] = arr
     return parts
 
 

@@ -19,10 +19,11 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from latentscape.dataset.encodings import TargetEncoder, load_or_create_stats, resolve_targets
-from latentscape.dataset.format import open_shard, read_dataset
-from latentscape.dataset.manifest import load_manifest
+from latentscape.dataset.format import open_checked_shard
+from latentscape.dataset.manifest import check_coverage, load_manifest
+from latentscape.dataset.reader import read_rows
 from latentscape.dataset.splits import resolve_split
-from latentscape.errors import SplitError, TargetError
+from latentscape.errors import FormatError, SplitError, TargetError
 
 IMAGE_MODES = ("float", "uint8", "pil", "numpy")
 
@@ -85,6 +86,7 @@ class _Base:
                circular, image, flat_targets, load_latents: bool):
         self.root = Path(root)
         self.manifest = load_manifest(self.root)
+        check_coverage(self.manifest, self.root)  # shards cover 0..n-1 exactly, or refuse
         if image not in IMAGE_MODES:
             raise TargetError(f"unknown image mode {image!r}; allowed: {', '.join(IMAGE_MODES)}")
         self.transform, self.target_transform = transform, target_transform
@@ -151,8 +153,12 @@ class _Base:
         if self._pid != pid:  # new process (fork/spawn): never touch a handle of the parent
             self._files, self._dsets, self._readers, self._pid = {}, {}, {}, pid
         d = self._dsets.get(k)
-        if d is None:
-            f = open_shard(self.root / self._shards[k]["file"])
+        if d is None:  # first item of shard k in this process: path and indices checked first
+            f = open_checked_shard(self.root, self._shards[k], self.manifest["spec_hash"], self.resolution)
+            if "images" not in f:
+                name = f.filename
+                f.close()
+                raise FormatError(f"{name}: has no images dataset")
             self._files[k] = f
             d = self._dsets[k] = f["images"]
             self._readers[k] = _chunk_decoder(d) or d.__getitem__
@@ -365,7 +371,8 @@ class LatentIterableDataset(_Base, IterableDataset):
             fast = self._readers[k] != self._dsets[k].__getitem__  # per-chunk decoding beats h5py
             rows_all = indices[seg] - self._starts[k]
             lo, hi = int(rows_all.min()), int(rows_all.max()) + 1
-            lat = {s: read_dataset(f, f"latents/{s}")[lo:hi] for s in self.encoder.sources}
+            count = self._shards[k]["count"]
+            lat = {s: read_rows(f, f"latents/{s}", count)[lo:hi] for s in self.encoder.sources}
             enc = self.encoder.encode(lat)
             y_all = self.encoder.flatten(enc) if self.flat_targets else enc
             step = np.diff(rows_all)

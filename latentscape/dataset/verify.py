@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from latentscape.dataset.format import open_shard, read_dataset, sha256_file
+from latentscape.dataset.format import (open_shard, read_dataset, sha256_file, shard_entry_problem,
+                                        shard_index_problem)
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import FormatError
 
@@ -23,7 +24,10 @@ class Problem:
 
 
 def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Problem], dict]:
-    """Return (problems, summary). `fast` skips sha256 hashing."""
+    """Return (problems, summary). `fast` skips sha256 hashing.
+
+    A shard entry that leads outside the root, is missing or is not a regular file is a
+    problem and is never opened or hashed."""
     root = Path(root)
     m = load_manifest(root)
     problems: list[Problem] = []
@@ -34,18 +38,19 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
     empty: list[int] = []  # images whose object covers no pixel (not an error: reported)
     shards = m["shards"]
     for rec in (progress(shards) if progress else shards):
-        where = rec.get("file", "?")
-        path = root / where
-        if not path.is_file():
-            problems.append(Problem(where, "listed in the manifest but missing"))
+        where = rec["file"]
+        path, why = shard_entry_problem(root, where)
+        if why:
+            problems.append(Problem(where, why))
             continue
-        if not fast and sha256_file(path) != rec.get("sha256"):
-            problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {sha256_file(path)})"))
         try:
+            digest = None if fast else sha256_file(path)
+            if digest is not None and digest != rec.get("sha256"):
+                problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {digest})"))
             shard_problems, shard_empty = _check_shard(path, where, rec, m, schema, fixed)
             problems += shard_problems
             empty += shard_empty
-        except (FormatError, OSError, KeyError, ValueError) as e:
+        except (FormatError, OSError, KeyError, ValueError, TypeError) as e:
             problems.append(Problem(where, f"cannot be read: {e}"))
             continue
         seen.append((rec["index_start"], rec["index_stop"], where))
@@ -66,6 +71,8 @@ def _check_shard(path, where, rec, m, schema, fixed) -> tuple[list[Problem], lis
             out.append(Problem(where, f"count: expected {rec['count']}, found {len(idx)}"))
         elif not np.array_equal(idx, want):
             out.append(Problem(where, f"index range: expected {want[0]}..{want[-1]}, found {idx.min()}..{idx.max()}"))
+        elif (why := shard_index_problem(f, rec)) is not None:
+            out.append(Problem(where, why))
         if f.attrs.get("spec_hash") != m["spec_hash"]:
             out.append(Problem(where, f"spec hash: expected {m['spec_hash']}, found {f.attrs.get('spec_hash')}"))
         for name, s in schema.items():
@@ -115,20 +122,26 @@ def _check_images(where, f, resolution, n) -> list[Problem]:
 
 
 def _check_coverage(seen, n) -> list[Problem]:
+    """Indices in more than one shard and indices in none (memory grows with shards, not n)."""
     out = []
-    counts = np.zeros(n + 1, dtype=np.int64)
-    for start, stop, where in seen:
+    covered, dup, dup_first, gaps = 0, 0, None, []
+    for start, stop, where in sorted(seen):
         if start < 0 or stop > n or start >= stop:
             out.append(Problem(where, f"index range {start}..{stop - 1} outside 0..{n - 1}"))
             continue
-        counts[start:stop] += 1
-    counts = counts[:n]
-    dup = np.flatnonzero(counts > 1)
-    gap = np.flatnonzero(counts == 0)
-    if len(dup):
-        out.append(Problem("dataset", f"{len(dup)} index(es) in more than one shard, first {dup[0]}"))
-    if len(gap):
-        out.append(Problem("dataset", f"{len(gap)} index(es) missing (expected 0..{n - 1}), first {gap[0]}"))
+        if start < covered:
+            dup += min(stop, covered) - start
+            dup_first = start if dup_first is None else min(dup_first, start)
+        elif start > covered:
+            gaps.append((covered, start))
+        covered = max(covered, stop)
+    if covered < n:
+        gaps.append((covered, n))
+    if dup:
+        out.append(Problem("dataset", f"{dup} index(es) in more than one shard, first {dup_first}"))
+    if gaps:
+        missing = sum(b - a for a, b in gaps)
+        out.append(Problem("dataset", f"{missing} index(es) missing (expected 0..{n - 1}), first {gaps[0][0]}"))
     return out
 
 

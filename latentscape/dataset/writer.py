@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import time
 from pathlib import Path
 
@@ -14,18 +15,46 @@ from latentscape.dataset.format import SCHEMA_VERSION, SHARD_FORMAT, compression
 from latentscape.latents.space import LATENTS, META
 
 
+def owner_tag() -> str:
+    """host.pid of this process: the suffix of its temporary files, so that a writer
+    (or whoever takes over its expired claim) deletes exactly its leftovers."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
+def write_atomic(path: str | Path, text: str):
+    """Replace `path` with `text` through a temporary file named for this writer and a
+    rename: a reader sees the old or the new content, never half; a failed write
+    (disk full) leaves no temporary file behind."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{owner_tag()}.tmp")
+    tmp.unlink(missing_ok=True)  # our own leftover, or something planted: never written through
+    try:
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
 class ShardWriter:
     """Write `count` images (optional) and their latents for global indices start..start+count-1.
 
     Use as a context manager: on a clean exit the file is flushed, fsynced and
     renamed to `path`; on an exception the temporary file is removed, so a
-    reader never sees a partial shard.
+    reader never sees a partial shard. With `rename=False` the finished file stays
+    at `tmp` for the caller to move into place (the pipeline does so under its
+    manifest lock, see pipeline/root.py).
     """
 
     def __init__(self, path: str | Path, start: int, count: int, resolution: int | None,
-                 compression: str = "lzf", attrs: dict | None = None, passes: tuple[str, ...] = ()):
+                 compression: str = "lzf", attrs: dict | None = None, passes: tuple[str, ...] = (),
+                 tmp: str | Path | None = None, rename: bool = True):
         self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self.tmp = Path(tmp) if tmp else self.path.with_name(f".{self.path.name}.{owner_tag()}.tmp")
+        self.rename = rename
         self.start, self.count, self.resolution = start, count, resolution
         self.compression = compression_kwargs(compression)
         self.compression_name = compression
@@ -39,7 +68,8 @@ class ShardWriter:
 
     def __enter__(self) -> "ShardWriter":
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._f = h5py.File(self.tmp, "w")
+        self.tmp.unlink(missing_ok=True)  # our own leftover, or something planted: never written through
+        self._f = h5py.File(self.tmp, "w-")  # O_EXCL: does not follow a symlink
         f, n, r = self._f, self.count, self.resolution
         f.attrs.update({"format": SHARD_FORMAT, "schema_version": SCHEMA_VERSION,
                         "latentscape_version": __version__, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -86,20 +116,26 @@ class ShardWriter:
 
     def __exit__(self, exc_type, exc, tb):
         try:
+            try:
+                if exc_type is None:
+                    self._check_complete()
+                    self._f.flush()
+            finally:
+                if self._f is not None:
+                    self._f.close()
+                self._f = None
             if exc_type is None:
-                self._check_complete()
-                self._f.flush()
-            self._f.close()
-        finally:
-            self._f = None
+                with open(self.tmp, "rb") as fh:
+                    os.fsync(fh.fileno())
+                self.sha256 = sha256_file(self.tmp)
+                self.nbytes = self.tmp.stat().st_size
+                if self.rename:
+                    os.replace(self.tmp, self.path)
+        except BaseException:
+            self.tmp.unlink(missing_ok=True)
+            raise
         if exc_type is not None:
             self.tmp.unlink(missing_ok=True)
-            return False
-        with open(self.tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.path)
-        self.sha256 = sha256_file(self.path)
-        self.nbytes = self.path.stat().st_size
         return False
 
     def _check_complete(self):
@@ -111,6 +147,7 @@ class ShardWriter:
 
     def _abort(self, why: str):
         self._f.close()
+        self._f = None
         self.tmp.unlink(missing_ok=True)
         raise RuntimeError(f"shard {self.path.name} incomplete: {why}")
 

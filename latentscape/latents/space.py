@@ -2,13 +2,17 @@
 
 Parameters are what a spec gives distributions to (`--fix NAME=VALUE` names
 them); stored latents are what every shard holds (derived from parameters).
+`PARAMS` is the one table of each parameter's name, unit, canonical value and
+valid range; `check_value` and `check_dist` refuse what lies outside it.
 """
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
-from latentscape.latents.distributions import Dist
+from latentscape.errors import SpecError
+from latentscape.latents.distributions import Dist, is_finite, show_value as _show
 
 GROUPS = ("category", "identity", "position", "pose", "scale", "lighting", "background")
 POSITION_MODES = ("image", "box")
@@ -16,7 +20,35 @@ POSE_MODES = ("so3", "euler")
 
 
 @dataclass(frozen=True)
+class Range:
+    """An interval of valid values; an open end excludes its bound (infinite ends are always open)."""
+
+    lo: float
+    hi: float
+    lo_open: bool = False
+    hi_open: bool = False
+    text: str = ""  # how to write the bounds, e.g. "-pi/2, pi/2"
+
+    def __contains__(self, x) -> bool:
+        above = x > self.lo if self.lo_open or self.lo == -math.inf else x >= self.lo
+        below = x < self.hi if self.hi_open or self.hi == math.inf else x <= self.hi
+        return bool(above and below)
+
+    def closed_at(self, side: str) -> bool:
+        """True if the bound on `side` ('lo' or 'hi') is finite."""
+        return math.isfinite(self.lo if side == "lo" else self.hi)
+
+    def __str__(self) -> str:
+        lo_open = self.lo_open or self.lo == -math.inf
+        hi_open = self.hi_open or self.hi == math.inf
+        inner = self.text or f"{_fmt(self.lo)}, {_fmt(self.hi)}"
+        return f"{'(' if lo_open else '['}{inner}{')' if hi_open else ']'}"
+
+
+@dataclass(frozen=True)
 class Param:
+    """One parameter drawn per image. `valid` is not part of the resolved spec (it never changes a hash)."""
+
     name: str
     group: str
     canonical: object
@@ -24,6 +56,8 @@ class Param:
     unit: str
     doc: str
     mode: str | None = None  # only used in this position/pose mode
+    valid: Range | None = None  # numeric values allowed (an index range for categorical ones)
+    kind: str = "continuous"  # continuous | categorical | rotation
 
 
 def _u(lo, hi):
@@ -31,29 +65,48 @@ def _u(lo, hi):
 
 
 PI = math.pi
+INF = math.inf
+CLIP_END = 1000.0  # m; the camera's far clip plane (renderer/blender/stage.py): nothing beyond it is seen
+ANGLE = Range(-2 * PI, 2 * PI, text="-2pi, 2pi")  # a full turn either way: -pi..pi and 0..2pi both fit
+HALF_TURN = Range(-PI / 2, PI / 2, text="-pi/2, pi/2")
+INDEX = Range(0, INF)  # categorical: an index >= 0, or a name
+IN_FRONT = Range(0.0, CLIP_END, lo_open=True)  # in front of the camera, before its far clip plane
+_CAT = {"kind": "categorical", "valid": INDEX}
+
 PARAMS: dict[str, Param] = {p.name: p for p in [
-    Param("category", "category", 0, Dist(kind="choice"), "index", "object category (balanced by default)"),
+    Param("category", "category", 0, Dist(kind="choice"), "index", "object category (balanced by default)", **_CAT),
     Param("object_id", "identity", 0, Dist(kind="choice"), "index",
-          "object within its category; canonical: the category's first object"),
-    Param("image_x", "position", 0.0, _u(-1.0, 1.0), "[-1,1]", "horizontal image coordinate of the centre", "image"),
-    Param("image_y", "position", 0.0, _u(-1.0, 1.0), "[-1,1]", "vertical image coordinate of the centre", "image"),
-    Param("distance", "position", 4.0, _u(3.0, 6.0), "m", "camera-to-centre distance", "image"),
-    Param("position_x", "position", 0.0, _u(-1.0, 1.0), "m", "camera-frame x of the centre", "box"),
-    Param("position_y", "position", 0.0, _u(-1.0, 1.0), "m", "camera-frame y of the centre", "box"),
-    Param("position_z", "position", 4.0, _u(3.0, 6.0), "m", "camera-frame z (depth) of the centre", "box"),
+          "object within its category; canonical: the category's first object", **_CAT),
+    Param("image_x", "position", 0.0, _u(-1.0, 1.0), "[-1,1]", "horizontal image coordinate of the centre", "image",
+          valid=Range(-1.0, 1.0)),
+    Param("image_y", "position", 0.0, _u(-1.0, 1.0), "[-1,1]", "vertical image coordinate of the centre", "image",
+          valid=Range(-1.0, 1.0)),
+    Param("distance", "position", 4.0, _u(3.0, 6.0), "m", "camera-to-centre distance", "image", valid=IN_FRONT),
+    Param("position_x", "position", 0.0, _u(-1.0, 1.0), "m", "camera-frame x of the centre", "box",
+          valid=Range(-CLIP_END, CLIP_END)),
+    Param("position_y", "position", 0.0, _u(-1.0, 1.0), "m", "camera-frame y of the centre", "box",
+          valid=Range(-CLIP_END, CLIP_END)),
+    Param("position_z", "position", 4.0, _u(3.0, 6.0), "m", "camera-frame z (depth) of the centre", "box",
+          valid=IN_FRONT),
     Param("rotation", "pose", (1.0, 0.0, 0.0, 0.0), Dist(kind="so3"), "quat",
-          "rotation (w,x,y,z) of the asset frame", "so3"),
-    Param("yaw", "pose", 0.0, _u(-PI, PI), "rad", "turn about the object's up axis", "euler"),
-    Param("pitch", "pose", 0.0, _u(-PI / 2, PI / 2), "rad", "tilt about the object's right axis", "euler"),
-    Param("roll", "pose", 0.0, _u(-PI, PI), "rad", "roll about the object's front-back axis", "euler"),
-    Param("scale", "scale", 1.0, _u(0.7, 1.3), "x", "uniform scale (1 = longest side 1 m)"),
-    Param("light_azimuth", "lighting", -0.6, _u(-PI / 2, PI / 2), "rad", "key light azimuth (0 = from the camera, + = from the right)"),
-    Param("light_elevation", "lighting", 0.6, _u(0.0, 1.3), "rad", "key light elevation (+ = from above)"),
-    Param("light_intensity", "lighting", 3.0, _u(1.0, 5.0), "W/m2", "key light (sun) strength"),
-    Param("light_temperature", "lighting", 6500.0, _u(3000.0, 9000.0), "K", "key light colour temperature"),
-    Param("env_strength", "lighting", 1.0, _u(0.3, 1.5), "x", "environment (background light) strength"),
-    Param("background_id", "background", 0, Dist(kind="choice"), "index", "background (0 = grey studio)"),
-    Param("env_rotation", "background", 0.0, _u(-PI, PI), "rad", "environment rotation about the camera's up axis"),
+          "rotation (w,x,y,z) of the asset frame", "so3", kind="rotation"),
+    Param("yaw", "pose", 0.0, _u(-PI, PI), "rad", "turn about the object's up axis", "euler", valid=ANGLE),
+    Param("pitch", "pose", 0.0, _u(-PI / 2, PI / 2), "rad", "tilt about the object's right axis", "euler", valid=HALF_TURN),
+    Param("roll", "pose", 0.0, _u(-PI, PI), "rad", "roll about the object's front-back axis", "euler", valid=ANGLE),
+    Param("scale", "scale", 1.0, _u(0.7, 1.3), "x", "uniform scale (1 = longest side 1 m)",
+          valid=Range(0.0, INF, lo_open=True)),
+    Param("light_azimuth", "lighting", -0.6, _u(-PI / 2, PI / 2), "rad", "key light azimuth (0 = from the camera, + = from the right)",
+          valid=ANGLE),
+    Param("light_elevation", "lighting", 0.6, _u(0.0, 1.3), "rad", "key light elevation (+ = from above)",
+          valid=HALF_TURN),
+    Param("light_intensity", "lighting", 3.0, _u(1.0, 5.0), "W/m2", "key light (sun) strength", valid=Range(0.0, INF)),
+    Param("light_temperature", "lighting", 6500.0, _u(3000.0, 9000.0), "K", "key light colour temperature",
+          valid=Range(1000.0, 40000.0)),
+    Param("env_strength", "lighting", 1.0, _u(0.3, 1.5), "x", "environment (background light) strength",
+          valid=Range(0.0, INF)),
+    Param("background_id", "background", 0, Dist(kind="choice"), "index", "background (0 = grey studio)", **_CAT),
+    Param("env_rotation", "background", 0.0, _u(-PI, PI), "rad", "environment rotation about the camera's up axis",
+          valid=ANGLE),
 ]}
 
 
@@ -103,3 +156,81 @@ def group_of(name: str) -> str:
     if name in PARAMS:
         return PARAMS[name].group
     return LATENTS[name].group
+
+
+# ---- validation against the table -------------------------------------------------
+_KINDS_FOR = {"continuous": ("uniform", "normal", "choice", "fixed"),
+              "categorical": ("choice", "fixed"), "rotation": ("so3", "fixed")}
+
+
+def check_value(name: str, value) -> None:
+    """Refuse a value of parameter `name` outside its valid range, naming the value and the range."""
+    p = PARAMS[name]
+    if p.kind == "rotation":
+        _check_quaternion(value)
+    elif p.kind == "categorical":
+        _check_index_or_name(p, value)
+    elif not is_finite(value):
+        raise SpecError(f"{name} must be a finite number in {p.valid}{_unit(p)}, got {_show(value)}")
+    elif value not in p.valid:
+        raise SpecError(f"{name} = {_show(value)} is outside its valid range {p.valid}{_unit(p)}")
+
+
+def check_dist(name: str, dist: Dist) -> None:
+    """Refuse a distribution of `name` of the wrong kind or whose values can leave the valid range.
+
+    An untruncated normal is refused on a latent bounded on that side: give low/high inside the range.
+    """
+    p = PARAMS[name]
+    allowed = _KINDS_FOR[p.kind]
+    if dist.kind not in allowed:
+        raise SpecError(f"{name} cannot have a {dist.kind} distribution; allowed: {', '.join(allowed)}")
+    if dist.kind == "fixed":
+        check_value(name, dist.value)
+    elif dist.kind == "choice":
+        if dist.values is None and p.kind != "categorical":
+            raise SpecError(f"a choice distribution of {name} needs values")
+        for v in dist.values or ():
+            check_value(name, v)
+    elif dist.kind in ("uniform", "normal"):
+        _check_bounds(p, dist)
+
+
+def _check_bounds(p: Param, dist: Dist) -> None:
+    for side, bound in (("lo", dist.low), ("hi", dist.high)):
+        key = "low" if side == "lo" else "high"
+        if bound is None:  # only a normal may lack a bound
+            if p.valid.closed_at(side):
+                raise SpecError(f"an untruncated normal can leave the valid range of {p.name}, {p.valid}{_unit(p)}; "
+                                f"give truncation bounds inside it (normal:MEAN:STD:LOW:HIGH, or low/high in YAML)")
+        elif bound not in p.valid:
+            raise SpecError(f"{dist.kind} {key}={_show(bound)} is outside the valid range of {p.name}, "
+                            f"{p.valid}{_unit(p)}")
+
+
+def _check_quaternion(value) -> None:
+    """4 finite numbers whose norm is far from 0 and from overflow, so normalising gives a unit quaternion."""
+    ok = (isinstance(value, (tuple, list)) and len(value) == 4 and all(is_finite(x) for x in value)
+          and 1e-6 <= math.hypot(*map(float, value)) <= 1e6)
+    if not ok:
+        raise SpecError(f"rotation must be 4 finite numbers w,x,y,z with a norm in [1e-6, 1e6] "
+                        f"(normalised to a unit quaternion; e.g. 1,0,0,0), got {_show(value)}")
+
+
+def _check_index_or_name(p: Param, value) -> None:
+    if isinstance(value, str) and value.strip():
+        return
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool) and value in p.valid:
+        return
+    raise SpecError(f"{p.name} must be a name or an index (an integer >= 0), got {_show(value)}")
+
+
+def _unit(p: Param) -> str:
+    """' m', ' rad', ' K'...: the unit after a range, left out where it only repeats the range or is a factor."""
+    return "" if p.unit in ("x", "[-1,1]", "index", "quat") else f" {p.unit}"
+
+
+def _fmt(x: float) -> str:
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return f"{x:g}"

@@ -1,32 +1,45 @@
 """Render a dataset with local worker processes (one group per GPU, or K CPU workers).
 
-The parent never imports bpy: it plans shards, starts spawned workers, shows
-progress, records finished shards in the manifest, and turns Ctrl-C / SIGTERM
-into a clean stop that leaves only whole shards.
+The parent never imports bpy: it claims shards (pipeline/root.py), hands them to
+spawned workers a few at a time, shows progress, moves finished shards into place
+and lists them in the manifest, and turns Ctrl-C / SIGTERM into a clean stop that
+leaves only whole shards. Other writers (other runs, other hosts) may render into
+the same root at the same time: shards they hold are waited for, not redone.
 """
 from __future__ import annotations
 
+import errno
 import multiprocessing as mp
 import os
 import queue
 import signal
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from latentscape.config import DatasetSpec
-from latentscape.dataset.manifest import save_manifest
-from latentscape.errors import LatentscapeError, RenderError
+from latentscape.dataset.manifest import load_manifest
+from latentscape.errors import DatasetMismatchError, LatentscapeError, RenderError
 from latentscape.latents.sampling import LatentSampler
-from latentscape.pipeline.root import pending_tasks, prepare_root, remove_tmp_files
+from latentscape.pipeline import claims
+from latentscape.pipeline.plan import ShardTask
+from latentscape.pipeline.root import (Dropped, claim_shard, commit_shard, drop_shards, manifest_lock, open_root,
+                                       pending_shards, remove_claims_dir, remove_tmp_files, shard_tmp)
 from latentscape.renderer.device_choice import choose_device
 from latentscape.renderer.worker import WorkerConfig, worker_main
 
 STOP_GRACE_S = 15.0
+RETRY_CLAIM_S = 1.0   # how soon a shard held by another writer is tried again
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 class Interrupted(LatentscapeError):
     """The run was stopped by a signal; finished shards are kept, rerun to resume."""
+
+
+class DiskFullError(LatentscapeError):
+    """The disk filled up; whole shards are kept and a rerun resumes."""
 
 
 @dataclass
@@ -34,18 +47,31 @@ class RenderSummary:
     root: Path
     rendered: int = 0
     skipped: int = 0
+    by_others: int = 0     # images other writers rendered into the root during this run
     seconds: float = 0.0
     startup_seconds: float = 0.0  # until the first worker was ready (spawn, import bpy, build stage)
     devices: set = field(default_factory=set)
     workers: int = 0
+    dropped: list = field(default_factory=list)  # listed shards found damaged and rendered again
+    n: int = 0
+    present: int = 0       # images listed in the manifest at the end
 
     def line(self) -> str:
         busy = self.seconds - self.startup_seconds
         rate = self.rendered / busy if busy > 0 else 0.0
         dev = ", ".join(sorted(self.devices)) or "-"
-        return (f"rendered {self.rendered} images in {self.seconds:.1f} s ({rate:.1f} img/s after "
-                f"{self.startup_seconds:.1f} s start-up) on {dev} with {self.workers} worker(s); "
-                f"{self.skipped} already present; dataset {self.root} complete")
+        parts = [f"rendered {self.rendered} images in {self.seconds:.1f} s ({rate:.1f} img/s after "
+                 f"{self.startup_seconds:.1f} s start-up) on {dev} with {self.workers} worker(s)"
+                 if self.workers else "nothing to render", f"{self.skipped} already present"]
+        if self.by_others:
+            parts.append(f"{self.by_others} rendered by another writer")
+        if self.dropped:
+            parts.append(f"re-rendered {len(self.dropped)} damaged shard(s): "
+                         + ", ".join(map(str, self.dropped[:3])) + (" ..." if len(self.dropped) > 3 else ""))
+        parts.append(f"all {self.n} images present in {self.root} (shard sizes and headers checked; "
+                     f"`latentscape verify` checks every byte)" if self.present == self.n
+                     else f"{self.present} of {self.n} images present in {self.root}")
+        return "; ".join(parts)
 
 
 def worker_plan(device: str, workers: int | None, workers_per_device: int, available: dict) -> list[dict]:
@@ -62,8 +88,9 @@ def worker_plan(device: str, workers: int | None, workers_per_device: int, avail
 
 def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", workers: int | None = None,
                    workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
-                   available: dict | None = None) -> RenderSummary:
-    """Render every missing shard of `spec` into `root`; resumable and safe to interrupt."""
+                   available: dict | None = None, _dropped: list | None = None) -> RenderSummary:
+    """Render every missing or damaged shard of `spec` into `root`; resumable and safe to
+    interrupt, and safe to run several times at once into the same root."""
     root = Path(root)
     sampler = LatentSampler.for_spec(spec)
     sampler.sample(0)  # surface spec/sampling errors before starting Blender
@@ -71,30 +98,87 @@ def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", wo
         from latentscape.renderer.probe import probe_devices
         available = probe_devices()
     plan = worker_plan(device, workers, workers_per_device, available or {"CPU": ["CPU"]})
-    manifest = prepare_root(root, sampler, overwrite)
-    tasks = pending_tasks(manifest)
-    summary = RenderSummary(root=root, skipped=sum(s["count"] for s in manifest["shards"]))
-    if not tasks:
+    manifest, dropped = open_root(root, sampler, overwrite)
+    summary = RenderSummary(root=root, skipped=sum(s["count"] for s in manifest["shards"]), n=spec.n,
+                            dropped=list(_dropped or []) + dropped)
+    summary.present = summary.skipped
+    if summary.present == spec.n:
+        remove_claims_dir(root)
         return summary
-    plan = plan[:len(tasks)]
+    plan = plan[:-(-(spec.n - summary.present) // spec.shard_size)]
     summary.workers = len(plan)
-    run = _Run(spec, root, sampler.spec_hash(), manifest, tasks, plan, progress, summary)
-    return run.go()
+    return _Run(spec, root, sampler.spec_hash(), manifest, plan, progress, summary).go()
+
+
+def repair_dataset(root: str | Path, device: str = "auto", workers: int | None = None, workers_per_device: int = 1,
+                   progress: bool = True, available: dict | None = None) -> RenderSummary:
+    """Re-render exactly the shards `verify` flags (sha256 included), from the spec in the manifest."""
+    from latentscape.dataset.verify import verify
+    root = Path(root)
+    m = load_manifest(root)
+    spec = DatasetSpec.from_dict(m["spec"], where=f"{root}/dataset.json spec")
+    sampler = LatentSampler.for_spec(spec)
+    if sampler.spec_hash() != m["spec_hash"]:
+        raise DatasetMismatchError(f"cannot repair {root} exactly: {_resolution_diff(m, sampler)}")
+    problems, _ = verify(root, progress=_bar_factory(progress))
+    bad = {}
+    for p in problems:
+        if p.where != "dataset":
+            bad.setdefault(p.where, p.what)
+    dropped = [Dropped(f, why.split(" (expected")[0]) for f, why in bad.items()]
+    with manifest_lock(root):
+        drop_shards(root, dropped)
+    return render_dataset(spec, root, device=device, workers=workers, workers_per_device=workers_per_device,
+                          progress=progress, available=available, _dropped=dropped)
+
+
+def _resolution_diff(m: dict, sampler: LatentSampler) -> str:
+    """Why this installation resolves a stored spec differently (missing assets, ...)."""
+    now, then = sampler.resolved(), m.get("resolved", {})
+    for key in ("objects", "backgrounds", "categories"):
+        missing = [x for x in then.get(key, []) if x not in set(now.get(key, []))]
+        if missing:
+            return (f"{len(missing)} of its {key} are not available here (e.g. {missing[0]!r}); "
+                    f"install the asset sources it was made with")
+    return (f"this installation resolves its spec to hash {sampler.spec_hash()}, the dataset has "
+            f"{m['spec_hash']} (made by latentscape {m.get('latentscape_version')})")
+
+
+def _bar_factory(progress: bool):
+    if not progress:
+        return None
+    from tqdm import tqdm
+    return lambda it: tqdm(it, desc="verify", unit="shard", dynamic_ncols=True)
+
+
+def _disk_full(e: BaseException | str) -> bool:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+        return True
+    return "No space left on device" in str(e) or "errno = 28" in str(e)
+
+
+@dataclass
+class _Held:
+    task: ShardTask
+    lease: claims.Lease
+    tmp: Path
 
 
 class _Run:
-    """One execution: queues, worker processes, the progress bar and signal handling."""
+    """One execution: claims, a short task queue, worker processes, the progress bar, signals."""
 
-    def __init__(self, spec, root, spec_hash, manifest, tasks, plan, progress, summary):
+    def __init__(self, spec, root, spec_hash, manifest, plan, progress, summary):
         self.ctx = mp.get_context("spawn")
         self.tasks_q, self.results = self.ctx.Queue(), self.ctx.Queue()
         self.stop = self.ctx.Event()
         self.manifest, self.summary, self.root = manifest, summary, root
-        self.total = sum(t.count for t in tasks)
-        for t in tasks:
-            self.tasks_q.put(t)
-        for _ in plan:
-            self.tasks_q.put(None)
+        self.total = spec.n - summary.present
+        self.ttl = claims.lease_seconds()
+        self.pending = pending_shards(manifest)
+        self.deferred: deque[tuple[float, ShardTask]] = deque()
+        self.held: dict[int, _Held] = {}   # claimed and handed to the workers
+        self.last_renew = time.monotonic()
+        self.committed = 0   # images this run listed
         self.procs = {}
         for wid, p in enumerate(plan):
             cfg = WorkerConfig(spec=spec.to_dict(), root=str(root), spec_hash=spec_hash, **p)
@@ -103,37 +187,51 @@ class _Run:
         self.progress = progress
         self.signalled: str | None = None
         self.stop_since: float | None = None  # when a signal asked to stop
+        self.sentinels_sent = False
 
     def go(self) -> RenderSummary:
         from tqdm import tqdm
-        old = {s: signal.signal(s, self._on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        old = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS}
         t0 = self.t0 = time.monotonic()
-        bar = tqdm(total=self.total, unit="img", desc="render", dynamic_ncols=True, disable=not self.progress,
-                   smoothing=0.1)
+        self.bar = tqdm(total=self.total, unit="img", desc="render", dynamic_ncols=True, disable=not self.progress,
+                        smoothing=0.1)
         try:
-            for p in self.procs.values():
-                p.start()
-            self._loop(bar)
+            self._start_workers()
+            self._loop()
         finally:
-            bar.close()
+            self.bar.close()
             self.summary.seconds = time.monotonic() - t0
             self._shutdown()
             for s, h in old.items():
                 signal.signal(s, h)
         return self.summary
 
+    def _start_workers(self):
+        # Children inherit the blocked mask through spawn: a Ctrl-C while they import
+        # stays pending there (they then ignore it) and is delivered here on unblock.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for p in self.procs.values():
+                p.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
     def _on_signal(self, signum, frame):
         self.signalled = signal.Signals(signum).name
         self.stop.set()
 
-    def _loop(self, bar):
+    def _loop(self):
         exited: set[int] = set()
         error = None
         while len(exited) < len(self.procs):
-            if self.signalled and self.stop_since is None:
-                self.stop_since = time.monotonic()
-            if self.stop_since is not None and time.monotonic() - self.stop_since > STOP_GRACE_S:
-                break
+            if self.signalled:
+                if self.stop_since is None:
+                    self.stop_since = time.monotonic()
+                if time.monotonic() - self.stop_since > STOP_GRACE_S:
+                    break
+            elif error is None:
+                error = self._safe(self._feed)
+            error = error or self._safe(self._renew)
             try:
                 msg = self.results.get(timeout=0.2)
             except queue.Empty:
@@ -149,11 +247,11 @@ class _Run:
                     self.summary.startup_seconds = time.monotonic() - self.t0
                 self.summary.devices.add(msg[2])
             elif kind == "progress":
-                bar.update(msg[2])
+                self.bar.update(msg[2])
                 self.summary.rendered += msg[2]
             elif kind == "done":
-                self.manifest["shards"].append(msg[2])
-                save_manifest(self.root, self.manifest)
+                err = self._safe(lambda: self._commit(msg[2], msg[3]))
+                error = error or err
             elif kind == "error" and error is None:
                 error = msg[2]
                 self.stop.set()
@@ -162,7 +260,85 @@ class _Run:
         if self.signalled:  # a signal explains any worker exit that followed it
             raise Interrupted(f"stopped by {self.signalled}; {self._kept()}; rerun the same command to resume")
         if error:
+            if _disk_full(error):
+                raise DiskFullError(f"disk full (no space left on device) writing {self.root}; {self._kept()}; "
+                                    f"free some space and rerun the same command to resume")
             raise RenderError(f"{error}; {self._kept()}")
+        self.summary.present = sum(s["count"] for s in self.manifest["shards"])
+        self.summary.by_others = max(0, self.summary.present - self.summary.skipped - self.committed)
+
+    def _safe(self, fn) -> str | None:
+        """Run a parent-side step; an OS error (disk full, ...) stops the run with one message."""
+        try:
+            fn()
+        except OSError as e:
+            self.stop.set()
+            return f"{type(e).__name__}: {e}"
+        return None
+
+    # ---- shards: claim, hand out, commit -------------------------------------
+    def _feed(self):
+        """Keep at most two claimed shards per worker queued (never the whole plan:
+        a queue feeder blocked on a full pipe would keep the process from exiting)."""
+        while len(self.held) < 2 * len(self.procs):
+            got = self._claim_next()
+            if got is None:
+                break
+            self.held[got.task.shard_id] = got
+            self.tasks_q.put((got.task, str(got.tmp)))
+        if not self.held and not self.deferred and not self.sentinels_sent:
+            for _ in self.procs:  # nothing left anywhere: let the workers finish
+                self.tasks_q.put(None)
+            self.sentinels_sent = True
+        if self.deferred and not self.held:
+            self.bar.set_description(f"render (waiting for {len(self.deferred)} shard(s) claimed by another writer)",
+                                     refresh=False)
+
+    def _claim_next(self) -> _Held | None:
+        now = time.monotonic()
+        tried = 0
+        while True:
+            if self.deferred and self.deferred[0][0] <= now and tried < len(self.deferred):
+                task = self.deferred.popleft()[1]
+                tried += 1
+            else:
+                task = next(self.pending, None)
+                if task is None:
+                    return None
+            lease = claim_shard(self.root, task, self.ttl)
+            if lease is None:
+                self.deferred.append((now + RETRY_CLAIM_S, task))
+                continue
+            if self._listed_now(task):  # another writer finished it
+                lease.release()
+                continue
+            return _Held(task, lease, shard_tmp(self.root, task))
+
+    def _listed_now(self, task: ShardTask) -> bool:
+        """Re-read the manifest if the shard's file exists (another writer may have listed it)."""
+        from latentscape.dataset.format import shard_name
+        if not (self.root / "shards" / shard_name(task.shard_id)).exists():
+            return False
+        self.manifest = load_manifest(self.root)
+        return any(s["index_start"] == task.start for s in self.manifest["shards"])
+
+    def _commit(self, shard_id: int, record: dict):
+        h = self.held.pop(shard_id)
+        try:
+            self.manifest, ok = commit_shard(self.root, h.task, h.tmp, record, h.lease)
+        finally:
+            h.lease.release()
+        self.committed += h.task.count if ok else 0
+        if not any(s["index_start"] == h.task.start for s in self.manifest["shards"]):
+            # our claim was lost (it expired) and nobody listed the shard: try again later
+            self.deferred.append((time.monotonic() + RETRY_CLAIM_S, h.task))
+
+    def _renew(self):
+        if time.monotonic() - self.last_renew < self.ttl / 4:
+            return
+        self.last_renew = time.monotonic()
+        for h in self.held.values():
+            h.lease.renew()
 
     def _kept(self) -> str:
         done = sum(s["count"] for s in self.manifest["shards"])
@@ -176,6 +352,7 @@ class _Run:
 
     def _shutdown(self):
         self.stop.set()
+        self.tasks_q.cancel_join_thread()  # never wait at exit on tasks nobody will read
         deadline = time.monotonic() + STOP_GRACE_S
         for p in self.procs.values():
             if p.pid is None:
@@ -184,4 +361,8 @@ class _Run:
             if p.is_alive():
                 p.kill()
                 p.join(5)
+        for h in self.held.values():
+            h.lease.release()
+        self.held.clear()
         remove_tmp_files(self.root)
+        remove_claims_dir(self.root)

@@ -3,14 +3,17 @@
 Messages to the parent (tuples on `results`):
   ("ready", wid, device_used)          stage built
   ("progress", wid, n_images)          images finished since the last message
-  ("done", wid, record)                shard written and renamed; `record` is its manifest entry
+  ("done", wid, shard_id, record)      shard written to its temporary name; `record` is its manifest
+                                       entry (the parent moves it into place under the manifest lock)
   ("error", wid, message)              failure; the message names shard and image index
   ("exit", wid)                        worker finished (task queue drained or stop requested)
 """
 from __future__ import annotations
 
+import errno
 import os
 import signal
+import sys
 import time
 import traceback
 from dataclasses import dataclass
@@ -41,6 +44,10 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
     # sets stop_event, so the current shard is discarded cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (signal.SIGINT, signal.SIGTERM))  # blocked while spawning
+    # h5py reports write failures of a dying file again from object finalizers (dozens of
+    # "Exception ignored" tracebacks on a full disk); the error itself reaches the parent.
+    sys.unraisablehook = lambda unraisable: None
     parent = os.getppid()
     try:
         stage, sampler, device_used = _build(cfg)
@@ -51,12 +58,13 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
     results.put(("ready", wid, device_used))
     try:
         while not stop_event.is_set():
-            task = tasks.get()
-            if task is None:
+            item = tasks.get()
+            if item is None:
                 break
+            task, tmp = item
             should_stop = lambda: stop_event.is_set() or os.getppid() != parent  # noqa: E731
-            record = _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_stop)
-            results.put(("done", wid, record))
+            record = _render_shard(stage, sampler, cfg, task, Path(tmp), device_used, results, wid, should_stop)
+            results.put(("done", wid, task.shard_id, record))
     except Stopped:
         pass
     except Exception as e:  # noqa: BLE001
@@ -127,7 +135,7 @@ class _Progress:
         self.pending, self.last = 0, time.monotonic()
 
 
-def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_stop) -> dict:
+def _render_shard(stage, sampler, cfg, task, tmp: Path, device_used, results, wid, should_stop) -> dict:
     from latentscape.dataset.format import shard_name
     from latentscape.dataset.writer import ShardWriter
 
@@ -140,7 +148,8 @@ def _render_shard(stage, sampler, cfg, task, device_used, results, wid, should_s
     _start_shard(stage, lat, evict)
     progress = _Progress(results, wid)
     with ShardWriter(Path(cfg.root) / "shards" / shard_name(task.shard_id), task.start, task.count,
-                     spec.resolution, spec.storage.compression, attrs, passes=spec.render.passes) as w:
+                     spec.resolution, spec.storage.compression, attrs, passes=spec.render.passes,
+                     tmp=tmp, rename=False) as w:
         w.write_latents(lat)
         visible = _render_rows(stage, lat, w, task, evict, progress, should_stop)
         w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
@@ -190,6 +199,8 @@ def _peak_rss_mb() -> float:
 
 
 def _describe(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC or "No space left on device" in str(e):
+        return "No space left on device"
     tb = traceback.extract_tb(e.__traceback__)
     where = f" (at {os.path.basename(tb[-1].filename)}:{tb[-1].lineno})" if tb else ""
     return f"{type(e).__name__}: {e}{where}"

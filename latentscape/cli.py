@@ -23,8 +23,8 @@ def cli():
 @click.option("--overwrite", is_flag=True, help="Replace an existing file.")
 def latents(spec, out, overwrite):
     """Sample latents only (no images) into one HDF5 file, for inspection and tests."""
-    from latentscape.jobs import write_latents_file
-    path = write_latents_file(spec, out, overwrite, progress=_bar)  # checks --out before sampling
+    from latentscape.api import write_latents
+    path = write_latents(spec, out, overwrite, progress=_bar)  # checks --out before sampling
     click.echo(f"wrote {spec.n} latent rows to {path}")
 
 
@@ -48,8 +48,9 @@ def info(root, plot):
 @click.option("--fast", is_flag=True, help="Skip sha256 hashing.")
 def verify(root, fast):
     """Check a dataset is whole; exit 0 only if no problem is found."""
-    from latentscape.dataset.verify import verify as run_verify
-    problems, s = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
+    from latentscape.api import verify as run_verify
+    report = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
+    problems, s = report.problems, report.summary
     for p in problems:
         click.echo(f"PROBLEM {p}")
     if problems:
@@ -66,20 +67,17 @@ def verify(root, fast):
 @cli.command("config")
 @spec_options
 @click.option("--dump", is_flag=True, help="Print the full spec (all defaults filled) as YAML.")
-@click.option("--resolved", is_flag=True, help="Also print the resolved distributions and the spec hash.")
+@click.option("--resolved", is_flag=True, help="Print the resolved description (concrete sources, objects with "
+              "content hashes, backgrounds, distributions) and its identity hash instead.")
 def config_cmd(spec, dump, resolved):
     """Show the dataset spec that the given flags and --config describe."""
     if resolved:
         import yaml
-        sampler = _sampler(spec)
-        click.echo(yaml.safe_dump({"spec_hash": sampler.spec_hash(), **sampler.resolved()}, sort_keys=False))
+        from latentscape.api import resolve
+        r = resolve(spec)
+        click.echo(yaml.safe_dump({"identity": r.identity(), **r.to_dict()}, sort_keys=False))
     else:
         click.echo(spec.to_yaml(), nl=False)
-
-
-def _sampler(spec):
-    from latentscape.latents.sampling import LatentSampler
-    return LatentSampler.for_spec(spec)
 
 
 def _bar(it=None, **kw):
@@ -108,18 +106,20 @@ def render(spec, out, repair_root, device, workers, workers_per_device, overwrit
     Several runs (on several hosts) may render into the same OUT at once; they share
     the work through shard claims.
     """
-    from latentscape.pipeline.local import render_dataset, repair_dataset
+    from latentscape.api import render as render_spec, repair
     kw = dict(device=device, workers=workers, workers_per_device=workers_per_device, progress=not quiet)
     if repair_root is not None:
         given = _spec_flags_given()
         if out is not None or overwrite or given:
             raise click.UsageError(f"--repair ROOT takes the spec from ROOT's manifest; drop "
                                    f"{', '.join(given + ['--out'] * (out is not None) + ['--overwrite'] * overwrite)}")
-        s = repair_dataset(_out_dir(repair_root, must_exist=True), **kw)
+        if not Path(repair_root).is_dir():
+            raise click.UsageError(f"{repair_root!r} is not a dataset directory")
+        s = repair(repair_root, **kw)
     elif out is None:
         raise click.UsageError("missing option '--out' (the dataset root), or use --repair ROOT")
     else:
-        s = render_dataset(spec, _out_dir(out), overwrite=overwrite, **kw)
+        s = render_spec(spec, out, overwrite=overwrite, **kw)
     click.echo(s.line())
 
 
@@ -130,14 +130,6 @@ def _spec_flags_given() -> list[str]:
     ctx = click.get_current_context()
     return [p.opts[0] for p in ctx.command.params
             if p.name in SPEC_PARAM_NAMES and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE]
-
-
-def _out_dir(path: str, must_exist: bool = False) -> Path:
-    """A dataset root given on the command line, checked before any work starts."""
-    from latentscape.outpaths import check_output_dir
-    if must_exist and path and not Path(path).is_dir():
-        raise click.UsageError(f"{path!r} is not a dataset directory")
-    return check_output_dir(path, what="dataset root", parents=True)
 
 
 @cli.command()
@@ -166,8 +158,8 @@ def _library_options(f):
 
 
 def _lib(library, folders, licence, skip_bad_assets):
-    from latentscape.assets import build_library
-    return build_library(library, tuple(folders), licence, skip_bad_assets)
+    from latentscape.resolve import asset_library
+    return asset_library(library, tuple(folders), licence, skip_bad_assets)
 
 
 @cli.group()

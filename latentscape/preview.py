@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from latentscape.dataset.reader import DatasetReader
-from latentscape.latents.space import PARAMS
+from latentscape.latents.space import varying_groups
 
 _SHOW = {  # what to print for each group, as (latent, format)
     "category": [("category", "name")], "identity": [("object_id", "objname")],
@@ -27,7 +27,7 @@ def contact_sheet(root: str | Path, out: str | Path, cols: int | None = None, ce
         lat = r.latents()
         images = [r.image(i) for i in range(len(r))]
     dists = m["resolved"]["distributions"]
-    groups = [g for g in _SHOW if any(PARAMS[k].group == g and d["kind"] != "fixed" for k, d in dists.items())]
+    groups = [g for g in _SHOW if g in varying_groups(dists)]
     names = {"name": m["assets"]["categories"],
              "objname": [o["name"].split("#")[-1].split("/")[-1][:24] for o in m["assets"]["objects"]],
              "bgname": [b["name"] for b in m["backgrounds"]]}
@@ -78,20 +78,18 @@ def asset_sheet(library, folders, licence, skip_bad, out, per_category=6, catego
     """One row per category: its first `per_category` objects at the canonical pose, labelled."""
     from tqdm import tqdm
 
-    from latentscape.assets import build_library
     from latentscape.config import DatasetSpec, RenderSettings
-    from latentscape.renderer.showcase import render_objects
-    lib = build_library(library, tuple(folders), licence, skip_bad)
+    from latentscape.resolve import resolve
+    spec = DatasetSpec(n=1, resolution=resolution, library=library, assets=tuple(folders), license=licence,
+                       skip_bad_assets=skip_bad, render=RenderSettings(samples=8))
+    resolved = resolve(spec)
+    lib = resolved.library
     cats = categories or lib.categories
     rows = [(c, lib.objects_in(lib.category_index(c))[:per_category]) for c in cats]
     ids = [i for _, r in rows for i in r]
-    spec = DatasetSpec(n=1, resolution=resolution, library=library, assets=tuple(folders), license=licence,
-                       skip_bad_assets=skip_bad, render=RenderSettings(samples=8))
-    latents = {"position": (0.0, 0.0, 2.2), "rotation_quat": (0.966, -0.259, 0.0, 0.0),  # seen a little from above
-               "scale": 1.0, "light_azimuth": -0.6, "light_elevation": 0.6, "light_intensity": 3.0,
-               "light_temperature": 6500.0, "env_strength": 1.0, "background_id": 0, "env_rotation": 0.0, "seed": 0}
+    view = {"position": (0.0, 0.0, 2.2), "rotation_quat": (0.966, -0.259, 0.0, 0.0)}  # near, a little from above
     with tqdm(total=len(ids), desc="assets", unit="obj") as bar:
-        images = render_objects(spec, ids, latents, progress=bar)
+        images = render_objects(resolved, ids, view, progress=bar)
     label_w, cell = 110, resolution
     sheet = Image.new("RGB", (label_w + per_category * cell, len(rows) * cell), "white")
     draw = ImageDraw.Draw(sheet)
@@ -104,3 +102,18 @@ def asset_sheet(library, folders, licence, skip_bad, out, per_category=6, catego
     out = Path(out)
     sheet.save(out)
     return out, len(ids)
+
+
+def render_objects(resolved, object_ids: list[int], overrides: dict, progress=None) -> dict[int, np.ndarray]:
+    """{object id: rgb image}: each object at `ImageState.canonical(object_id=id, **overrides)` in the
+    dataset's scene, image size, camera and samples, rendered on the CPU in a Blender child."""
+    from latentscape.renderer.showcase import render_views
+    from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
+    ids = [int(oid) for oid in object_ids]
+    views = [ImageState.canonical(object_id=oid, **overrides) for oid in ids]
+    settings = StageSettings.for_spec(resolved.spec, device="cpu", want_mask=False, want_depth=False,
+                                      device_slot=None, threads=0, scene=resolved.scene)
+    images = render_views(settings, [ObjectRef.of(o) for o in resolved.library.objects],
+                          [BackgroundRef.of(b) for b in resolved.backgrounds], views,
+                          on_image=(lambda _: progress.update(1)) if progress else None)
+    return dict(zip(ids, images))

@@ -10,6 +10,7 @@ import pytest
 from latentscape.assets import sh3d
 from latentscape.assets.folders import folder_objects, sidecar_rotation
 from latentscape.assets.sources import build_library
+from latentscape.renderer.asset_probe import probe_models
 from latentscape.errors import AssetError, SpecError
 
 import model_fixtures as M
@@ -69,7 +70,7 @@ def _folder(tmp_path, bad=False):
 def test_user_folder_every_format_loads(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTSCAPE_CACHE", str(tmp_path / "cache"))
     root = _folder(tmp_path)
-    objs, skipped = folder_objects(root)
+    objs, skipped = folder_objects(root, probe=probe_models)
     assert skipped == [] and len(objs) == 5 and {o.category for o in objs} == {"brick", "crate"}
     for o in objs:
         # OBJ and glTF are Y-up formats (Blender turns them Z-up); PLY and STL are Z-up already
@@ -83,11 +84,11 @@ def test_bad_files_are_listed_before_rendering(tmp_path, monkeypatch):
     monkeypatch.setenv("LATENTSCAPE_CACHE", str(tmp_path / "cache"))
     root = _folder(tmp_path, bad=True)
     with pytest.raises(AssetError) as e:
-        folder_objects(root)
+        folder_objects(root, probe=probe_models)
     msg = str(e.value)
     assert "2 unreadable model file(s)" in msg and "corrupt.obj" in msg and "empty.stl" in msg
     with pytest.warns(UserWarning) as warned:
-        lib = build_library("placeholder", folders=(str(root),), skip_bad=True)
+        lib = build_library("placeholder", folders=(str(root),), skip_bad=True, probe=probe_models)
     assert sorted(str(w.message).split(":")[0].rsplit("/", 1)[-1] for w in warned) == ["corrupt.obj", "empty.stl"]
     assert len(lib.skipped) == 2 and any("empty.stl" in s for s in lib.skipped)
     assert "brick" in lib.categories and "cube" in lib.categories
@@ -103,7 +104,7 @@ def test_sidecar_gives_front_and_up(tmp_path, monkeypatch):
     (root / "slab" / "a.yaml").write_text("up: +X\nfront: -Y\n")  # the model lies on its side
     r = np.array(sidecar_rotation(root / "slab" / "a.ply")).reshape(3, 3)
     assert np.allclose(r @ [1, 0, 0], [0, 0, 1]) and np.allclose(r @ [0, -1, 0], [0, -1, 0])
-    (o,), _ = folder_objects(root)
+    (o,), _ = folder_objects(root, probe=probe_models)
     assert np.allclose(o.extents, (0.25, 0.5, 1.0), atol=1e-5)  # now standing upright
     (root / "slab" / "a.yaml").write_text("up: +X\nfront: +X\n")
     with pytest.raises(SpecError, match="perpendicular"):
@@ -135,7 +136,7 @@ def test_blend_file_scripts_do_not_run(tmp_path, monkeypatch):
     """)
     subprocess.run([sys.executable, "-c", make], check=True, capture_output=True)
     assert not marker.exists()
-    objs, _ = folder_objects(blend.parent.parent)
+    objs, _ = folder_objects(blend.parent.parent, probe=probe_models)
     assert len(objs) == 1 and objs[0].triangles == 4
     assert not marker.exists()
     # control: opening the same file with auto-run enabled does run its script
@@ -149,11 +150,12 @@ def test_blend_file_scripts_do_not_run(tmp_path, monkeypatch):
 @needs_sh3d
 def test_category_previews_are_not_blank_and_differ(tmp_path):
     from latentscape.config import DatasetSpec
-    from latentscape.renderer.showcase import render_objects
-    lib = build_library("furniture")
+    from latentscape.preview import render_objects
+    from latentscape.resolve import resolve
+    resolved = resolve(DatasetSpec(library="furniture", resolution=48))
+    lib = resolved.library
     ids = [lib.objects_in(lib.category_index(c))[0] for c in ("chair", "lamp", "sofa")]
-    spec = DatasetSpec(library="furniture", resolution=48)
-    imgs = render_objects(spec, ids, {"position": (0, 0, 2.2), "seed": 0})
+    imgs = render_objects(resolved, ids, {"position": (0, 0, 2.2), "seed": 0})
     for i in ids:
         assert imgs[i].std() > 5  # something is there
     a, b, c = (imgs[i].astype(int) for i in ids)

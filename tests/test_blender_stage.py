@@ -6,10 +6,14 @@ import pytest
 bpy = pytest.importorskip("bpy")
 np = pytest.importorskip("numpy")
 
+from latentscape.assets.backgrounds import default_backgrounds  # noqa: E402
+from latentscape.assets.library import placeholder_library  # noqa: E402
+from latentscape.latents.geometry import project  # noqa: E402
 from latentscape.renderer.blender.devices import (  # noqa: E402
     DeviceUnavailableError, choose_device, list_devices)
-from latentscape.renderer.blender.stage import (  # noqa: E402
-    PLACEHOLDER_CATEGORIES, PLACEHOLDER_EXTENTS, Stage, default_backgrounds, project_point)
+from latentscape.renderer.blender.objects import PLACEHOLDER_CATEGORIES, PLACEHOLDER_EXTENTS  # noqa: E402
+from latentscape.renderer.blender.stage import Stage  # noqa: E402
+from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings  # noqa: E402
 
 RES = 64
 FOV = 40.0
@@ -22,10 +26,21 @@ BASE = dict(object_id=SPHERE, position=(0.0, 0.0, 3.0), rotation_quat=(1.0, 0.0,
             light_temperature=6500.0, env_strength=1.0, background_id=0, env_rotation=0.0, seed=3)
 
 
+def state(**changes) -> ImageState:
+    return ImageState(**{**BASE, **changes})
+
+
+def project_point(position, fov_deg):
+    return project(np.asarray(position, dtype=np.float64), fov_deg)[0]
+
+
 @pytest.fixture(scope="module")
 def stage():
     # One Stage per process: building a Stage resets Blender (factory settings).
-    return Stage(RES, FOV, samples=2, denoise=False, device="cpu")
+    settings = StageSettings(resolution=RES, fov_deg=FOV, samples=2, denoise=False, want_mask=True, want_depth=False,
+                             device="cpu", device_slot=None, threads=0)
+    return Stage(settings, [ObjectRef.of(o) for o in placeholder_library().objects],
+                 [BackgroundRef.of(b) for b in default_backgrounds()])
 
 
 def _centroid(mask):
@@ -37,7 +52,7 @@ def _centroid(mask):
 
 
 def test_output_types(stage):
-    rgb, mask = stage.render(BASE)
+    rgb, mask = stage.render(state())
     assert rgb.shape == (RES, RES, 3) and rgb.dtype == np.uint8
     assert mask.shape == (RES, RES) and mask.dtype == np.uint8
     assert mask.max() == 255 and mask.min() == 0
@@ -46,9 +61,15 @@ def test_output_types(stage):
     assert abs(int(rgb[0, 0, 0]) - 188) <= 3
 
 
+def test_render_takes_only_an_image_state(stage):
+    """The boundary is typed: no dict of latents, no defaults for missing ones."""
+    with pytest.raises(TypeError, match="Stage.render takes an ImageState, got dict"):
+        stage.render(BASE)
+
+
 @pytest.mark.parametrize("pos", [(0.0, 0.0, 3.0), (0.5, 0.2, 3.0), (-0.4, -0.5, 2.5), (0.3, 0.6, 4.0)])
 def test_mask_centroid_matches_pinhole(stage, pos):
-    _, mask = stage.render({**BASE, "position": pos, "scale": 0.4})
+    _, mask = stage.render(state(position=pos, scale=0.4))
     cx, cy = _centroid(mask)
     u, v = project_point(pos, FOV)
     ex, ey = (u + 1) / 2 * RES, (1 - v) / 2 * RES  # row 0 = image top
@@ -56,28 +77,28 @@ def test_mask_centroid_matches_pinhole(stage, pos):
 
 
 def test_deterministic_and_sensitive(stage):
-    lat = {**BASE, "object_id": MONKEY, "scale": 1.0, "background_id": 1}
-    a, ma = stage.render(lat)
-    stage.render({**lat, "seed": 99, "background_id": 2})  # disturb state in between
-    b, mb = stage.render(lat)
+    lat = dict(object_id=MONKEY, scale=1.0, background_id=1)
+    a, ma = stage.render(state(**lat))
+    stage.render(state(**{**lat, "seed": 99, "background_id": 2}))  # disturb state in between
+    b, mb = stage.render(state(**lat))
     assert np.array_equal(a, b) and np.array_equal(ma, mb)
-    c, _ = stage.render({**lat, "rotation_quat": (math.cos(0.3), 0.0, 0.0, math.sin(0.3))})
+    c, _ = stage.render(state(**lat, rotation_quat=(math.cos(0.3), 0.0, 0.0, math.sin(0.3))))
     assert np.abs(a.astype(int) - c).mean() > 1.0
-    d, md = stage.render({**lat, "background_id": 5})
+    d, md = stage.render(state(**{**lat, "background_id": 5}))
     bg = (ma == 0) & (md == 0)
     assert bg.sum() > RES * RES // 4
     assert np.abs(a.astype(int) - d)[bg].mean() > 5.0
 
 
 def test_light_from_right_lights_right_side(stage):
-    lat = {**BASE, "scale": 1.0, "env_strength": 0.05, "light_elevation": 0.0}
-    rgb, mask = stage.render({**lat, "light_azimuth": 1.2})
+    lat = dict(scale=1.0, env_strength=0.05, light_elevation=0.0)
+    rgb, mask = stage.render(state(**lat, light_azimuth=1.2))
     lum = rgb.astype(float).mean(-1)
     obj = mask == 255
     left = lum[:, : RES // 2][obj[:, : RES // 2]].mean()
     right = lum[:, RES // 2:][obj[:, RES // 2:]].mean()
     assert right > left + 20
-    rgb, mask = stage.render({**lat, "light_azimuth": 0.0, "light_elevation": 1.2})
+    rgb, mask = stage.render(state(**{**lat, "light_azimuth": 0.0, "light_elevation": 1.2}))
     lum = rgb.astype(float).mean(-1)
     obj = mask == 255
     top = lum[: RES // 2][obj[: RES // 2]].mean()
@@ -98,11 +119,12 @@ def test_placeholder_extents():
 
 
 def test_default_backgrounds():
-    bgs = default_backgrounds()
-    assert bgs[0] == {"kind": "color", "rgb": [0.5, 0.5, 0.5]}
-    assert len(bgs) == 14 and all(b["kind"] == "color" for b in bgs[:5]) and bgs[5]["kind"] == "backdrop"
-    assert all(b["kind"] == "hdri" for b in bgs[6:])
-    names = [b["path"] for b in bgs[6:]]
+    bgs = [BackgroundRef.of(b) for b in default_backgrounds()]
+    assert bgs[0] == BackgroundRef(name="grey", kind="color", rgb=(0.5, 0.5, 0.5), world_rgb=None, path=None)
+    assert len(bgs) == 14 and all(b.kind == "color" for b in bgs[:5]) and bgs[5].kind == "backdrop"
+    assert bgs[5].world_colour == (0.35, 0.35, 0.35) and bgs[5].rgb == (0.6, 0.6, 0.6)
+    assert all(b.kind == "hdri" for b in bgs[6:])
+    names = [b.path for b in bgs[6:]]
     assert names == sorted(names)
 
 
@@ -143,7 +165,7 @@ def test_object_stays_put_when_the_environment_turns(stage):
     """env_rotation turns camera and scene together: the object's image position is unchanged."""
     pos = (0.5, 0.2, 3.0)
     for er in (0.0, 1.0, -2.5):
-        _, mask = stage.render({**BASE, "position": pos, "env_rotation": er, "background_id": 7})
+        _, mask = stage.render(state(position=pos, env_rotation=er, background_id=7))
         cx, cy = _centroid(mask)
         u, v = project_point(pos, FOV)
         assert abs(cx - (u + 1) / 2 * RES) < 1.5 and abs(cy - (1 - v) / 2 * RES) < 1.5, er
@@ -152,9 +174,9 @@ def test_object_stays_put_when_the_environment_turns(stage):
 def test_env_rotation_turns_the_background_about_the_up_axis(stage):
     """A small positive env_rotation moves the environment to the right by ~ er / tan(fov/2) half-widths
     (docs/latents.md): b[x] == a[x - shift] with shift > 0."""
-    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 7}  # object out of sight
-    a = stage.render({**far, "env_rotation": 0.0})[0].astype(np.float64).mean(axis=2)
-    b = stage.render({**far, "env_rotation": 0.06})[0].astype(np.float64).mean(axis=2)
+    far = dict(position=(0.0, 0.0, 500.0), scale=0.01, background_id=7)  # object out of sight
+    a = stage.render(state(**far, env_rotation=0.0))[0].astype(np.float64).mean(axis=2)
+    b = stage.render(state(**far, env_rotation=0.06))[0].astype(np.float64).mean(axis=2)
     rows = slice(RES // 2 - 8, RES // 2 + 8)
     errs = {s: np.abs(a[rows, 16 + s:48 + s] - b[rows, 16:48]).mean() for s in range(-10, 11)}
     shift = -min(errs, key=errs.get)  # b[:, 16:48] ~ a[:, 16-shift:48-shift]
@@ -164,22 +186,22 @@ def test_env_rotation_turns_the_background_about_the_up_axis(stage):
 
 def test_env_strength_scales_the_environment_linearly(stage):
     """Grey world (linear 0.5) seen directly: sRGB 188 at strength 1, 137 at 0.5 (linear 0.25)."""
-    far = {**BASE, "position": (0.0, 0.0, 500.0), "scale": 0.01, "background_id": 0}
+    far = dict(position=(0.0, 0.0, 500.0), scale=0.01, background_id=0)
     for strength, want in ((1.0, 188), (0.5, 137)):
-        rgb, _ = stage.render({**far, "env_strength": strength})
+        rgb, _ = stage.render(state(**far, env_strength=strength))
         assert abs(float(np.median(rgb)) - want) <= 1, (strength, np.median(rgb))
 
 
 def test_studio_backdrop_is_background_not_object(stage):
     """Background 5 is a paper sweep: visible behind the object, outside its mask, gone for other backgrounds."""
     pos = (0.4, -0.3, 4.0)
-    rgb, mask = stage.render({**BASE, "position": pos, "background_id": 5})
+    rgb, mask = stage.render(state(position=pos, background_id=5))
     cx, cy = _centroid(mask)
     u, v = project_point(pos, FOV)
     assert abs(cx - (u + 1) / 2 * RES) < 1.5 and abs(cy - (1 - v) / 2 * RES) < 1.5
     bg = rgb[mask == 0].astype(float)
     assert bg.std() > 1.0  # floor, curve and wall are shaded differently: not a flat colour
-    grey, _ = stage.render({**BASE, "position": pos, "background_id": 0})
+    grey, _ = stage.render(state(position=pos, background_id=0))
     from scipy.ndimage import binary_erosion
     far = binary_erosion(mask == 0, iterations=2)  # the pixel filter blurs edges beyond the mask
     assert np.all(grey[far] == 188)  # switched off again: plain grey world

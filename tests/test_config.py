@@ -5,7 +5,7 @@ from latentscape.config import DatasetSpec, parse_dist, parse_fix, parse_vary, s
 from latentscape.errors import SpecError
 from latentscape.latents.space import GROUPS
 
-from conftest import make_sampler
+from conftest import make_resolved
 
 
 def test_yaml_round_trip(tmp_path):
@@ -16,7 +16,7 @@ def test_yaml_round_trip(tmp_path):
     p.write_text(spec.to_yaml())
     back = DatasetSpec.from_yaml(p)
     assert back == spec
-    assert make_sampler(back).spec_hash() == make_sampler(spec).spec_hash()
+    assert make_resolved(back).identity() == make_resolved(spec).identity()
 
 
 def parse_dist_obj(item):
@@ -26,9 +26,9 @@ def parse_dist_obj(item):
 
 
 def test_spec_hash_stable_and_sensitive():
-    a = make_sampler(DatasetSpec(library="placeholder")).spec_hash()
-    assert a == make_sampler(DatasetSpec(library="placeholder")).spec_hash()
-    assert a != make_sampler(DatasetSpec(library="placeholder", seed=1)).spec_hash()
+    a = make_resolved(DatasetSpec(library="placeholder")).identity()
+    assert a == make_resolved(DatasetSpec(library="placeholder")).identity()
+    assert a != make_resolved(DatasetSpec(library="placeholder", seed=1)).identity()
     assert spec_hash({"b": 1, "a": 2}) == spec_hash({"a": 2, "b": 1})
 
 

@@ -12,7 +12,7 @@ from latentscape.dataset.verify import verify
 from latentscape.dataset.writer import ShardWriter
 from latentscape.errors import DatasetMismatchError, DatasetNotFoundError, FormatError
 
-from conftest import make_sampler, write_synthetic_dataset
+from conftest import make_resolved, make_sampler, write_synthetic_dataset
 
 
 def test_writer_reader_round_trip(dataset, small_spec):
@@ -30,7 +30,12 @@ def test_writer_reader_round_trip(dataset, small_spec):
     with h5py.File(dataset / "shards" / "shard-000001.h5", "r") as f:
         assert f["images"].chunks == (1, 8, 8, 3)
         assert f["latents/position"].shape == (10, 3)
-        assert json.loads(f.attrs["resolved_spec"])["spec"]["n"] == 25 if "resolved_spec" in f.attrs else True
+        assert f["index"][()].tolist() == list(range(10, 20))
+        assert np.array_equal(f["latents/position"][()], want["position"][10:20])
+        assert f.attrs["format"] == "latentscape-shard" and f.attrs["index_start"] == 10 and f.attrs["count"] == 10
+        resolved = json.loads(f.attrs["resolved_spec"])  # every shard carries the resolved description
+        assert resolved == load_manifest(dataset)["resolved"] and resolved["spec"]["n"] == 25
+        assert f.attrs["spec_hash"] == load_manifest(dataset)["spec_hash"]
 
 
 @pytest.mark.parametrize("compression", ["none", "lzf", "gzip-4"])
@@ -109,10 +114,19 @@ def test_verify_catches_out_of_range_and_non_constant_fixed(tmp_path):
     root = tmp_path / "d"
     write_synthetic_dataset(root, spec)
     p = root / "shards" / "shard-000000.h5"
+    assert _problems(root, fast=True) == []
+    m = load_manifest(root)
+    ranges = {s["name"]: s["range"] for s in m["latents"]}
+    assert ranges["scale"] == [1.0, 1.0] and ranges["rotation_euler"] == [-np.pi, np.pi]
     with h5py.File(p, "a") as f:
-        f["latents/scale"][2] = 9.0
+        f["latents/scale"][2] = 9.0  # scale is held fixed at 1: both out of range and not constant
+        f["latents/rotation_euler"][4] = [4.0, 0.0, 0.0]  # pose varies: only out of range (yaw > pi)
     probs = _problems(root, fast=True)
-    assert any("latent scale" in s and "held fixed" in s for s in probs)
+    assert any("latent scale" in s and "held fixed" in s for s in probs), probs
+    assert any("latent scale" in s and "values 1..9 outside declared range 1.0..1.0" in s for s in probs), probs
+    assert any("latent rotation_euler" in s and "outside declared range" in s and "..4 " in s for s in probs), probs
+    assert not any("rotation_euler" in s and "held fixed" in s for s in probs), probs
+    assert len(probs) == 3, probs
 
 
 def test_verify_catches_constant_image(tmp_path):
@@ -164,7 +178,7 @@ def test_orphan_whole_shard_is_adopted_and_foreign_tmp_kept(tmp_path, small_spec
     foreign = root / "shards" / ".shard-000002.h5.otherhost.999.tmp"  # maybe a live writer elsewhere
     foreign.write_bytes(b"partial")
     from latentscape.pipeline.root import prepare_root
-    m2 = prepare_root(root, make_sampler(small_spec))
+    m2 = prepare_root(root, make_resolved(small_spec))
     assert len(m2["shards"]) == 3
     assert foreign.exists()  # a writer deletes only its own temporary files (or those of a lease it took over)
     assert verify(root)[0] == []

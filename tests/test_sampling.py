@@ -5,7 +5,7 @@ from latentscape.config import DatasetSpec
 from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
 from latentscape.latents.sampling import image_rng
-from latentscape.latents.space import LATENTS
+from latentscape.latents.space import LATENTS, varying_groups
 
 from conftest import make_sampler
 
@@ -45,7 +45,7 @@ def test_held_groups_constant_and_varied_groups_spread():
     assert lat["scale"][0] == 1.0 and lat["background_id"][0] == 0
     assert np.std(lat["image_xy"][:, 0]) > 0.2 and np.std(lat["distance"]) > 0.5
     assert len(np.unique(lat["rotation_quat"][:, 0])) == 500
-    assert sorted(s.varying_groups()) == ["pose", "position"]
+    assert varying_groups(s.dists) == ["position", "pose"]
 
 
 def test_fix_by_name_overrides_and_unknown_names_list_valid():

@@ -14,13 +14,14 @@ from latentscape.cli import main
 from latentscape.config import DatasetSpec, RenderSettings, StorageSettings, spec_hash
 from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist
-from latentscape.latents.sampling import LatentSampler
+from latentscape.resolve import resolve
 from latentscape.latents.space import PARAMS, Range, check_dist, check_value
 from latentscape.specopts import spec_options
 
-# LatentSampler.for_spec(DatasetSpec(library="placeholder", n=10)).spec_hash() before validation was
-# tightened: valid specs must keep their hash, so datasets on disk stay resumable.
+# The identity of DatasetSpec(library="placeholder", n=10): the 0.1 scheme (names only; validation
+# was tightened without changing it) and the 0.2 scheme (concrete sources, content hashes).
 PLACEHOLDER_N10_HASH = "09702e204868b946"
+PLACEHOLDER_N10_IDENTITY = "a1359791e647983e"
 
 
 @click.command()
@@ -402,7 +403,9 @@ def test_range_bounds_are_inclusive_or_exclusive_as_declared():
 
 # ---- hash stability ----------------------------------------------------------------------
 def test_valid_spec_keeps_its_hash():
-    assert LatentSampler.for_spec(DatasetSpec(library="placeholder", n=10)).spec_hash() == PLACEHOLDER_N10_HASH
+    r = resolve(DatasetSpec(library="placeholder", n=10))
+    assert r.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
+    assert r.identity() == PLACEHOLDER_N10_IDENTITY
 
 
 # ---- the real command line: one line, non-zero exit, no traceback ----------------------------

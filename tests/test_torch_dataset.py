@@ -134,7 +134,8 @@ def test_zscore_statistics_from_train_split_only(root, truth):
     ds = LatentDataset(root, targets=["position", "scale"], split="test", continuous="zscore")
     train = load_split(root, "default")["train"]
     mean, std = lat["position"][train].mean(0), lat["position"][train].std(0)
-    stats = json.loads((root / "stats-default.json").read_text())
+    stats = ds.stats
+    assert stats["count"] == len(train) == 48 and "train part of split default (48 images)" in repr(ds)
     np.testing.assert_allclose(stats["latents"]["position"]["mean"], mean)
     np.testing.assert_allclose(stats["latents"]["scale"]["std"], lat["scale"][train].std())
     assert not np.allclose(mean, lat["position"].mean(0))  # not the statistics of all images
@@ -149,9 +150,8 @@ def test_default_split_disjoint_covering_reproducible(root):
     assert [len(v) for v in parts.values()] == [48, 6, 6]
     allix = np.concatenate(list(parts.values()))
     assert sorted(allix) == list(range(N))
-    rec = json.loads(split_path(root, "default").read_text())
-    assert rec["definition"] == {"name": "default", "seed": 0, "fractions": {"train": 0.8, "val": 0.1, "test": 0.1},
-                                 "holdout": []}
+    assert LatentDataset(root, split="train").split_def.to_dict() == {
+        "name": "default", "seed": 0, "fractions": {"train": 0.8, "val": 0.1, "test": 0.1}, "holdout": []}
     again = load_split(root, "default", recompute=True)
     for p in parts:
         assert np.array_equal(again[p], parts[p])
@@ -162,8 +162,13 @@ def test_heldout_region_from_yaml_absent_from_train(root, truth, tmp_path):
     y = tmp_path / "yaw.yaml"
     y.write_text("name: yaw30\nseed: 1\nholdout:\n  - part: test\n    where: {latent: yaw, gt: 30, unit: deg}\n"
                  "fractions: {train: 0.9, val: 0.1}\n")
-    train = LatentDataset(root, split="train", splits=y).indices
-    test = LatentDataset(root, split="yaw30/test").indices
+    train_ds = LatentDataset(root, split="train", splits=y)
+    train = train_ds.indices
+    test = LatentDataset(root, split="test", splits=y).indices
+    with pytest.raises(SplitError, match="unknown split 'yaw30'"):  # not recorded: nothing was written
+        LatentDataset(root, split="yaw30/test")
+    assert train_ds.save_split() == [split_path(root, "yaw30")]  # recorded explicitly, then found by name
+    assert LatentDataset(root, split="yaw30/test").indices.tolist() == test.tolist()
     yaw = lat["rotation_euler"][:, 0]
     assert set(test) == set(np.flatnonzero(yaw > np.radians(30)))
     assert (yaw[train] <= np.radians(30)).all()
@@ -302,3 +307,71 @@ def test_clear_errors(root, tmp_path):
         LatentDataset(root, split="nosuch/train")
     with pytest.raises(SplitError, match="unknown latent 'colour'"):
         SplitSpec.from_dict({"name": "x", "holdout": [{"where": {"latent": "colour", "gt": 1}}]})
+
+
+# ---- reading never writes into the root -------------------------------------------------------
+def tree(root):
+    """Every file and directory under root with its size and mtime."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        st = p.stat()
+        out[str(p.relative_to(root))] = (p.is_dir(), st.st_size, st.st_mtime_ns)
+    return out
+
+
+@pytest.fixture
+def fresh_root(tmp_path):
+    r = tmp_path / "ro"
+    write_synthetic_dataset(r, DatasetSpec(library="placeholder", n=40, shard_size=16, resolution=8, seed=9))
+    return r
+
+
+def _cache_files():
+    from latentscape.dataset.encodings import cache_dir
+    d = cache_dir()
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def test_building_datasets_writes_nothing_into_the_root(fresh_root, tmp_path):
+    before = tree(fresh_root)
+    y = tmp_path / "cogent.yaml"
+    y.write_text("name: cogent\nseed: 2\nholdout:\n  - part: test\n    where: {latent: yaw, gt: 0}\n"
+                 "fractions: {train: 0.8, val: 0.2}\n")
+    made = [LatentDataset(fresh_root), LatentDataset(fresh_root, split="train"),
+            LatentDataset(fresh_root, targets=["position", "scale"], split="val", continuous="zscore"),
+            LatentDataset(fresh_root, targets=["pose"], split="test", splits=y, continuous="zscore"),
+            LatentIterableDataset(fresh_root, targets=["position"], split="train", continuous="zscore"),
+            LatentIterableDataset(fresh_root, split="val", splits=y)]
+    for ds in made:  # reading items writes nothing either
+        img, _ = ds[0] if isinstance(ds, LatentDataset) else next(iter(ds))
+        assert img.shape == (3, 8, 8)
+    assert tree(fresh_root) == before  # names, sizes and mtimes unchanged: no splits/, no stats-*.json
+    assert not (fresh_root / "splits").exists() and not list(fresh_root.glob("stats-*"))
+    spec_hash = load_manifest(fresh_root)["spec_hash"]
+    assert any(n.startswith(f"split-{spec_hash}-") for n in _cache_files())  # cached outside the root instead
+
+
+def test_split_is_the_same_in_memory_cached_and_saved(fresh_root):
+    from latentscape.dataset.encodings import cache_dir
+    for f in cache_dir().glob(f"*-{load_manifest(fresh_root)['spec_hash']}-*"):
+        f.unlink()  # cold cache: computed
+    a = LatentDataset(fresh_root, targets=["position"], split="train", continuous="zscore")
+    b = LatentDataset(fresh_root, targets=["position"], split="train", continuous="zscore")  # warm cache
+    assert np.array_equal(a.indices, b.indices) and a.stats["latents"] == b.stats["latents"]
+    for f in cache_dir().glob(f"split-{load_manifest(fresh_root)['spec_hash']}-*"):
+        rec = json.loads(f.read_text())
+        rec["indices"]["val"] = rec["indices"]["train"][:1]  # a damaged cache entry (sha256 mismatch)
+        f.write_text(json.dumps(rec))
+    c = LatentDataset(fresh_root, targets=["position"], split="train", continuous="zscore")
+    assert np.array_equal(a.indices, c.indices)  # recomputed, never trusted
+    written = a.save_split()
+    assert written == [split_path(fresh_root, "default"), fresh_root / "stats-default.json"]
+    saved = load_split(fresh_root, "default", recompute=True)
+    assert np.array_equal(saved["train"], a.indices)
+    assert json.loads(written[1].read_text())["latents"] == a.stats["latents"]
+    before = tree(fresh_root)
+    d = LatentDataset(fresh_root, targets=["position"], split="train", continuous="zscore")  # reads the files
+    assert np.array_equal(d.indices, a.indices) and tree(fresh_root) == before
+    assert a.save_split() == written and tree(fresh_root) == before  # the same definition: kept, not rewritten
+    with pytest.raises(SplitError, match="different definition"):
+        LatentDataset(fresh_root, split="train", splits={"name": "default", "seed": 1})

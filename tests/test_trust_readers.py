@@ -304,13 +304,15 @@ def test_coverage_check_scales_to_100000_shards():
 
 
 def test_split_file_with_out_of_range_indices_is_refused(dataset):
-    LatentDataset(dataset, split="train")
     path = dataset / "splits" / "default.json"
+    assert LatentDataset(dataset, split="train").save_split() == [path]
     rec = json.loads(path.read_text())
     rec["indices"]["train"][0] = -1  # would have wrapped to the last shard
     path.write_text(json.dumps(rec))
     with pytest.raises(SplitError, match=r"indices of part 'train' must be distinct and in 0..24"):
         load_split(dataset, "default")
+    with pytest.raises(SplitError, match=r"indices of part 'train' must be distinct and in 0..24"):
+        LatentDataset(dataset, split="train")  # a recorded split is used, and checked
     path.write_text('{"format": "latentscape-split", "dataset": 3}')
     with pytest.raises(SplitError, match="made for another dataset"):
         load_split(dataset, "default")

@@ -107,14 +107,32 @@ def test_flipped_byte_is_not_called_complete_and_repair_fixes_it(reference, tmp_
     assert_same_dataset(root, reference)
 
 
-def test_repair_refuses_when_this_installation_resolves_the_spec_differently(reference, tmp_path):
-    root = _copy(reference, tmp_path / "old")
+def test_repair_renders_from_the_stored_description_and_refuses_missing_assets(reference, tmp_path):
+    from latentscape.resolve import ResolvedDataset
+    root = _copy(reference, tmp_path / "moved")
     m = json.loads((root / "dataset.json").read_text())
-    m["resolved"]["objects"][0] = "placeholder/gone#1"
-    m["spec_hash"] = "0" * 16
+    m["resolved"]["objects"][0].update(name="elsewhere/gone", builder="file:/nonexistent/gone.obj")
+    m["spec_hash"] = ResolvedDataset.from_dict(m["resolved"]).identity()  # a consistent, other description
     (root / "dataset.json").write_text(json.dumps(m))
     r = _cli("render", "--repair", str(root), "--device", "cpu", "--quiet")
-    _one_line_error(r, "cannot repair", "'placeholder/gone#1'")
+    _one_line_error(r, "cannot repair", "object 'elsewhere/gone': /nonexistent/gone.obj missing")
+
+
+def test_a_root_made_by_latentscape_0_1_is_named_in_one_line(reference, tmp_path):
+    from latentscape.resolve import resolve
+    from latentscape.specopts import spec_from_flags
+    root = _copy(reference, tmp_path / "old")
+    m = json.loads((root / "dataset.json").read_text())
+    spec = spec_from_flags(n=N, shard_size=SHARD, resolution=RES, samples=1, library="placeholder",
+                           vary="pose,position,category")
+    m["resolved"].pop("identity_version")  # the 0.1 manifest layout: names only
+    m["spec_hash"], m["latentscape_version"] = resolve(spec).legacy_identity(), "0.1.0"
+    (root / "dataset.json").write_text(json.dumps(m))
+    (root / "shards" / "shard-000001.h5").unlink()
+    before = sorted(os.listdir(root / "shards"))
+    r = _cli("render", *ARGS, "--out", str(root))
+    _one_line_error(r, "made by latentscape 0.1.0", "it is the same spec", "pip install latentscape==0.1.0")
+    assert sorted(os.listdir(root / "shards")) == before  # nothing re-rendered or mixed in
 
 
 @pytest.mark.parametrize("writers", [2, 4])

@@ -19,14 +19,6 @@ class Background:
     path: str | None = None  # EXR file for kind "hdri"
     licence: str = "CC0-1.0"
 
-    def render_dict(self) -> dict:
-        """What the Blender stage needs to show it."""
-        if self.kind == "color":
-            return {"kind": "color", "rgb": list(self.rgb)}
-        if self.kind == "backdrop":
-            return {"kind": "backdrop", "rgb": list(self.rgb), "world_rgb": [0.35, 0.35, 0.35]}
-        return {"kind": "hdri", "path": self.path}
-
     def to_dict(self) -> dict:
         d = {"name": self.name, "kind": self.kind, "licence": self.licence}
         if self.rgb is not None:

@@ -20,6 +20,7 @@ import yaml
 
 from latentscape.assets.library import ObjectInfo
 from latentscape.errors import AssetError, SpecError
+from latentscape.files import write_atomic
 from latentscape.outpaths import file_kind
 
 EXTENSIONS = (".obj", ".glb", ".gltf", ".ply", ".stl", ".blend")
@@ -99,9 +100,10 @@ def _axis(name, where) -> np.ndarray:
     return np.array(AXES[key], dtype=np.float64)
 
 
-def folder_objects(root: str | Path, skip_bad: bool = False) -> tuple[list[ObjectInfo], list[str]]:
-    """Check and measure every model of a folder (cached by file hash): (objects, skipped files)."""
-    from latentscape.renderer.asset_probe import probe_models
+def folder_objects(root: str | Path, skip_bad: bool = False, probe=None) -> tuple[list[ObjectInfo], list[str]]:
+    """Check and measure every model of a folder (cached by file hash): (objects, skipped files).
+
+    `probe(items)` measures the files not in the cache: [(path, rotation)] -> [(status, value)]."""
     root = Path(root).resolve()
     files, unsafe = _safe_files(root, scan(root), skip_bad)
     hashes = [_sha256(f) for _, f in files]
@@ -109,7 +111,9 @@ def folder_objects(root: str | Path, skip_bad: bool = False) -> tuple[list[Objec
     cache = _load_cache()
     keys = [f"{h}:{json.dumps(r)}" for h, r in zip(hashes, rotations)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
-    for i, res in zip(todo, probe_models([(str(files[i][1]), rotations[i]) for i in todo])):
+    if todo and probe is None:
+        raise AssetError(f"{len(todo)} model file(s) in {root} need measuring and no probe was given")
+    for i, res in zip(todo, probe([(str(files[i][1]), rotations[i]) for i in todo]) if todo else ()):
         cache[keys[i]] = {"status": res[0], "value": res[1]}
     _save_cache(cache)
     objects, bad = [], list(unsafe)
@@ -164,6 +168,4 @@ def _load_cache() -> dict:
 def _save_cache(cache: dict):
     path = _cache_file()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(cache))
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(cache))

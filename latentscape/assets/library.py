@@ -27,11 +27,6 @@ class ObjectInfo:
     creator: str = ""
     rotation: tuple[float, ...] | None = None  # source-specific pre-rotation (Sweet Home 3D)
 
-    def descriptor(self) -> dict:
-        """What the renderer needs to build the object."""
-        return {"name": self.name, "builder": self.builder, "extents": list(self.extents),
-                "rotation": list(self.rotation) if self.rotation else None}
-
 
 @dataclass(frozen=True)
 class AssetLibrary:

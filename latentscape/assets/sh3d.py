@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from latentscape.assets.sh3d_categories import EXCLUDE, RULES
+from latentscape.files import write_atomic
 
 DEFAULT_DIR = Path("/usr/share/sweethome3d/furniture")
 INDEX_VERSION = 5
@@ -142,9 +143,7 @@ def load_index(cache_dir: Path | None = None) -> list[FurnitureModel]:
                                   "rotation": tuple(r["rotation"]) if r["rotation"] else None}) for r in rows]
     models = [m for f in files for m in read_catalogue(f)]
     cache.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cache.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps([m.__dict__ for m in models]))
-    os.replace(tmp, cache)
+    write_atomic(cache, json.dumps([m.__dict__ for m in models]))
     return models
 
 

@@ -7,6 +7,8 @@ Categories merge across sources by name (procedural and real chairs are one cate
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from latentscape.assets.library import AssetLibrary, ObjectInfo, placeholder_library, with_ids
 from latentscape.errors import SpecError
 
@@ -20,7 +22,7 @@ def resolve_sources(library: str) -> list[str]:
     out = []
     for n in names:
         if n == "default":
-            from latentscape.assets import sh3d
+            import latentscape.assets.sh3d as sh3d
             out += ["procedural"] + (["furniture"] if sh3d.available() else [])
         elif n in SOURCES:
             out.append(n)
@@ -30,8 +32,11 @@ def resolve_sources(library: str) -> list[str]:
 
 
 def build_library(library: str = "default", folders: tuple[str, ...] = (), licence: str = "any",
-                  skip_bad: bool = False) -> AssetLibrary:
-    """Combine the named sources and user folders into one library."""
+                  skip_bad: bool = False, probe=None) -> AssetLibrary:
+    """Combine the named sources and user folders into one library.
+
+    `probe(items) -> results` measures user model files (in a Blender child; the caller
+    supplies it, see `latentscape.resolve.asset_library`); needed only with `folders`."""
     if licence not in LICENCES:
         raise SpecError(f"unknown licence filter {licence!r}; allowed: {', '.join(LICENCES)}")
     objects: list[ObjectInfo] = []
@@ -41,7 +46,7 @@ def build_library(library: str = "default", folders: tuple[str, ...] = (), licen
     skipped: list[str] = []
     for folder in folders:
         from latentscape.assets.folders import folder_objects
-        objs, bad = folder_objects(folder, skip_bad=skip_bad)
+        objs, bad = folder_objects(folder, skip_bad=skip_bad, probe=probe)
         objects += objs
         skipped += bad
     if licence == "cc0":
@@ -52,7 +57,7 @@ def build_library(library: str = "default", folders: tuple[str, ...] = (), licen
 
 
 def procedural_objects() -> list[ObjectInfo]:
-    from latentscape.assets import procedural as P
+    import latentscape.assets.procedural as P
     out = []
     for cat in P.CATEGORIES:
         for i in range(P.INSTANCES_PER_CATEGORY):
@@ -68,7 +73,7 @@ def furniture_objects(licence: str = "any") -> list[ObjectInfo]:
     """Sweet Home 3D models with a fine category, in categories with >= 3 models."""
     from collections import Counter
 
-    from latentscape.assets import sh3d
+    import latentscape.assets.sh3d as sh3d
     models = [m for m in sh3d.load_index() if m.category and (licence == "any" or m.cc0)]
     counts = Counter(m.category for m in models)
     out = []
@@ -90,3 +95,23 @@ def _zup(rotation) -> tuple[float, ...]:
     r = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
     y2z = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # OBJ (x, y, z) -> Blender (x, -z, y)
     return tuple((y2z @ r @ y2z.T).ravel().tolist())
+
+
+def missing_assets(resolved) -> list[str]:
+    """Files a resolved dataset needs that this machine lacks ('object NAME: PATH missing').
+
+    Checked before rendering starts, so a cluster node without the furniture package
+    (or with a user folder moved) stops with a clear error instead of rendering a
+    substitute; content differences are caught when each object is loaded."""
+    import latentscape.assets.sh3d as sh3d
+    out = []
+    for o in resolved.library.objects:
+        kind, _, arg = o.builder.partition(":")
+        path = (sh3d.catalogue_dir() / arg.partition(":")[0] if kind == "sh3d"
+                else Path(arg) if kind == "file" else None)
+        if path is not None and not path.is_file():
+            out.append(f"object {o.name!r}: {path} missing")
+    for b in resolved.backgrounds:
+        if b.kind == "hdri" and (b.path is None or not Path(b.path).is_file()):
+            out.append(f"background {b.name!r}: {b.path or 'no HDRI file on this machine'} missing")
+    return out

@@ -16,7 +16,8 @@ Groups expand to latents as follows:
 
 Encodings:
     continuous  "raw" (float32, stored unit) | "zscore" ((x - mean) / std, statistics of the
-                training part of the split, stored as ROOT/stats-<split>.json)
+                training part of the split: computed in memory and cached outside the
+                dataset root; `LatentDataset.save_split()` records them as ROOT/stats-<split>.json)
     rotation    (the `pose` target) "sincos" (sin, cos of yaw, pitch, roll -> 6; the default,
                 as in the seed paper) | "quat" (w, x, y, z, w >= 0 -> 4) | "6d" (first two
                 columns of the rotation matrix -> 6) | "matrix" (row-major 3x3 -> 9) |
@@ -30,12 +31,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from latentscape.errors import LatentscapeError, TargetError
+from latentscape.latents.geometry import quat_to_matrix
 from latentscape.latents.space import GROUPS, LATENTS
 
 ROTATIONS = ("sincos", "quat", "6d", "matrix", "euler")
@@ -71,19 +74,6 @@ class Target:
     @property
     def width(self) -> int:
         return int(np.prod(self.shape)) if self.shape else 1
-
-
-def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """(N, 4) quaternions (w, x, y, z) -> (N, 3, 3) rotation matrices (normalised first)."""
-    q = np.asarray(q, dtype=np.float64)
-    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
-    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
-    m = np.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], axis=-1)
-    return m.reshape(q.shape[:-1] + (3, 3))
 
 
 def canonical_quat(q: np.ndarray) -> np.ndarray:
@@ -218,36 +208,83 @@ def stats_path(root: Path, split_name: str) -> Path:
     return Path(root) / f"stats-{split_name}.json"
 
 
-def load_or_create_stats(root: Path, split_name: str, train_indices: np.ndarray, read_latents) -> dict:
-    """The z-score statistics of a split's training part, read from or written to
-    ROOT/stats-<split_name>.json. `read_latents()` returns all latents with `index`.
-    A file computed from other training indices is recomputed."""
-    path = stats_path(root, split_name)
+STATS_FORMAT = "latentscape-stats"
+
+
+def split_stats(root: Path, spec_hash: str, split_name: str, train_indices: np.ndarray, read_latents) -> dict:
+    """The z-score statistics of a split's training part, without writing into `root`:
+    from ROOT/stats-<split_name>.json when it was saved for these training indices (see
+    `save_stats`), else from the cache outside the root, else computed from
+    `read_latents()` (all latents with `index`) and cached."""
     digest = indices_sha256(train_indices)
-    if path.is_file():
-        try:
-            s = json.loads(path.read_text())
-            if s.get("train_indices_sha256") == digest:
-                return s
-        except (json.JSONDecodeError, OSError):
-            pass
+    saved = _stats_record(_read_json_file(stats_path(root, split_name)), digest)
+    if saved is not None:
+        return saved
+    key = f"stats-{spec_hash}-{digest[:32]}.json"
+    cached = _stats_record(read_cached_json(key), digest)
+    if cached is not None:
+        return {**cached, "split": split_name}
     lat = read_latents()
     pos = np.searchsorted(lat["index"], train_indices)
-    s = {"format": "latentscape-stats", "version": 1, "split": split_name, "part": "train",
+    s = {"format": STATS_FORMAT, "version": 1, "split": split_name, "part": "train",
          "count": int(len(train_indices)), "train_indices_sha256": digest,
          "latents": compute_stats(lat, pos)}
-    _atomic_write_json(path, s)
+    write_cached_json(key, s)
     return s
 
 
-def _atomic_write_json(path: Path, obj: dict):
-    """Write via a temporary file and rename; a read-only dataset root only warns."""
+def _stats_record(s, digest: str) -> dict | None:
+    """A statistics record if it is one for training indices with sha256 `digest`, else None."""
+    if (isinstance(s, dict) and s.get("format", STATS_FORMAT) == STATS_FORMAT
+            and s.get("train_indices_sha256") == digest and isinstance(s.get("latents"), dict)):
+        return s
+    return None
+
+
+def save_stats(root: Path, stats: dict) -> Path:
+    """Record statistics as ROOT/stats-<split>.json (an explicit write; errors are raised).
+    A file that already holds exactly these statistics is kept."""
+    path = stats_path(root, stats["split"])
+    if _read_json_file(path) != stats:
+        write_json_file(path, stats)
+    return path
+
+
+# ---- files: explicit writes into a dataset root, and the cache outside it ------------------
+def write_json_file(path: Path, obj: dict):
+    """Write JSON via a temporary file and a rename (an explicit save: errors are raised)."""
+    from latentscape.files import write_atomic
+    from latentscape.outpaths import check_replaceable
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_replaceable(path)
+    write_atomic(path, json.dumps(obj, indent=1))
+
+
+def _read_json_file(path: Path):
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        from latentscape.dataset.writer import write_atomic
-        from latentscape.outpaths import check_replaceable
-        check_replaceable(path)
-        write_atomic(path, json.dumps(obj, indent=1))
-    except (OSError, LatentscapeError) as e:
-        import warnings
-        warnings.warn(f"could not write {path} ({e}); using it in memory only", stacklevel=3)
+        if not Path(path).is_file():
+            return None
+        return json.loads(Path(path).read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+
+
+def cache_dir() -> Path:
+    """Where computed splits and statistics are cached: $LATENTSCAPE_CACHE/datasets
+    (default ~/.cache/latentscape/datasets). Never inside a dataset root."""
+    base = os.environ.get("LATENTSCAPE_CACHE") or Path.home() / ".cache" / "latentscape"
+    return Path(base) / "datasets"
+
+
+def read_cached_json(name: str):
+    """A cached JSON document, or None (missing or unreadable: the caller recomputes)."""
+    return _read_json_file(cache_dir() / name)
+
+
+def write_cached_json(name: str, obj: dict):
+    """Cache a JSON document; a cache that cannot be written is skipped silently."""
+    try:
+        write_json_file(cache_dir() / name, obj)
+    except (OSError, LatentscapeError):
+        pass

@@ -8,7 +8,7 @@ import numpy as np
 from latentscape.dataset.reader import DatasetReader
 from latentscape.errors import FormatError
 from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
-from latentscape.latents.space import GROUPS, PARAMS
+from latentscape.latents.space import GROUPS, PARAMS, varying_groups
 
 
 def describe(root: str | Path) -> str:
@@ -19,7 +19,7 @@ def describe(root: str | Path) -> str:
         m = r.manifest
         lat = r.latents() if r.shards else {}
     dists = m["resolved"]["distributions"]
-    varying = sorted({PARAMS[k].group for k, d in dists.items() if d["kind"] != "fixed"}, key=GROUPS.index)
+    varying = varying_groups(dists)
     fixed = [g for g in GROUPS if g not in varying]
     nbytes = sum(s.get("bytes") or 0 for s in m["shards"])
     done = sum(s["count"] for s in m["shards"])

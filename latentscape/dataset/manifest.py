@@ -6,9 +6,9 @@ import os
 import time
 from pathlib import Path
 
-from latentscape import __version__
+from latentscape.version import __version__
 from latentscape.dataset.format import DATASET_FORMAT, MANIFEST, SCHEMA_VERSION, require_regular_file
-from latentscape.dataset.writer import write_atomic
+from latentscape.files import write_atomic
 from latentscape.errors import DatasetNotFoundError, FormatError, IncompleteDatasetError
 from latentscape.latents.space import LATENTS, PARAMS
 

@@ -11,14 +11,18 @@ A split *definition* (`SplitSpec`) names parts and says which images go where:
         objects_per_category: 1   # or objects: [names]
     fractions: {train: 0.9, val: 0.1}   # the remaining images, at random (seeded)
 
-Its result is written to ROOT/splits/<name>.json: the definition, the dataset's spec hash,
-and for each part its count, the sha256 of its index array and the (sorted) global
-indices. Parts are disjoint and cover all n images; the same definition on the same
-dataset always gives the same indices.
+Its result is a pure function of the dataset and the definition: parts are disjoint and
+cover all n images, and the same definition on the same dataset always gives the same
+indices. It is computed in memory (and cached outside the dataset root, under
+$LATENTSCAPE_CACHE, keyed by the dataset's spec hash and the definition's hash): reading a
+dataset never writes into its root. `create_split` (or `LatentDataset.save_split()`)
+records it explicitly as ROOT/splits/<name>.json: the definition, the dataset's spec hash,
+and for each part its count, the sha256 of its index array and the (sorted) global indices.
+A recorded split is used (and checked) whenever its name is asked for.
 
 `split="train"` (or "val", "test") means a part of the built-in definition "default":
-random 80/10/10 with seed 0, created on first use. `split="NAME/PART"` reads
-ROOT/splits/NAME.json (create it with `create_split`, or pass `splits=` to the dataset).
+random 80/10/10 with seed 0. `split="NAME/PART"` reads ROOT/splits/NAME.json (record it with
+`create_split`), or names a part of the definition passed as `splits=`.
 
 Conditions (`where`):
     {latent: NAME, OP: VALUE [, unit: deg]}     OP: eq ne lt le gt ge in not_in between
@@ -29,6 +33,7 @@ NAME is a stored latent, a component `position[2]`, or an alias: yaw pitch roll
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -39,7 +44,7 @@ from typing import Any
 import numpy as np
 import yaml
 
-from latentscape.dataset.encodings import _atomic_write_json, indices_sha256
+from latentscape.dataset.encodings import indices_sha256, read_cached_json, write_cached_json, write_json_file
 from latentscape.errors import SplitError
 from latentscape.latents.space import LATENTS
 
@@ -161,6 +166,11 @@ class SplitSpec:
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    def definition_hash(self) -> str:
+        """sha256 (16 hex digits) of the canonical definition: the cache key of its results."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 DEFAULT_SPLIT = SplitSpec(DEFAULT_NAME)
@@ -309,12 +319,13 @@ def compute_split(spec: SplitSpec, lat: dict[str, np.ndarray], manifest: dict) -
     rest = np.flatnonzero(assigned < 0)
     rest = rest[np.random.default_rng([spec.seed, 0]).permutation(len(rest))]
     bounds = np.round(np.cumsum([0.0] + [f for _, f in spec.fractions]) * len(rest)).astype(int)
+    bounds[-1] = len(rest)  # fractions sum to 1 within 1e-6: no image may fall off the end
     for j, (p, _) in enumerate(spec.fractions):
         assigned[rest[bounds[j]:bounds[j + 1]]] = parts.index(p)
     return {p: np.sort(index[assigned == j]) for j, p in enumerate(parts)}
 
 
-# ---- files -------------------------------------------------------------------------------
+# ---- files and cache ---------------------------------------------------------------------
 def split_path(root: str | Path, name: str) -> Path:
     return Path(root) / SPLIT_DIR / f"{name}.json"
 
@@ -332,24 +343,56 @@ def _read_all_latents(root):
         return r.latents()
 
 
-def create_split(root: str | Path, spec, overwrite: bool = False, latents: dict | None = None) -> dict[str, np.ndarray]:
-    """Compute a split of the dataset at `root` and write ROOT/splits/<name>.json.
+def split_parts(root: str | Path, spec, manifest: dict | None = None, latents=None) -> dict[str, np.ndarray]:
+    """The parts of definition `spec` on the dataset at `root`, writing nothing into `root`.
 
-    An existing file with the same definition is reused (and checked); one with a
-    different definition is an error unless `overwrite`."""
+    A split recorded under the name (ROOT/splits/<name>.json) is used and checked; one with
+    another definition is an error. Otherwise the parts come from the cache outside the root
+    or are computed from `latents` (all latents with `index`, or a callable returning them;
+    read from the shards when None) and cached."""
+    from latentscape.dataset.manifest import load_manifest
+    spec = as_spec(spec)
+    manifest = manifest if manifest is not None else load_manifest(root)
+    path = split_path(root, spec.name)
+    if path.is_file():
+        rec = _read_json(path)
+        if isinstance(rec, dict) and rec.get("definition") == spec.to_dict():
+            return load_split(root, spec.name)
+        raise SplitError(f"{path} holds a different definition of split {spec.name!r}; "
+                         f"give this definition another name (or record it with overwrite=True)")
+    key = f"split-{manifest['spec_hash']}-{spec.definition_hash()}.json"
+    rec = read_cached_json(key)
+    if isinstance(rec, dict) and rec.get("definition") == spec.to_dict():
+        try:
+            return _record_parts(rec, f"cached split {key}", manifest)
+        except SplitError:
+            pass  # a damaged cache entry: computed again below
+    lat = latents() if callable(latents) else latents
+    parts = compute_split(spec, lat if lat is not None else _read_all_latents(root), manifest)
+    write_cached_json(key, split_record(spec, parts, manifest))
+    return parts
+
+
+def create_split(root: str | Path, spec, overwrite: bool = False, latents=None,
+                 parts: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """Record a split of the dataset at `root` as ROOT/splits/<name>.json (the explicit write).
+
+    An existing file with the same definition is kept (and checked); one with a different
+    definition is an error unless `overwrite`. `parts` (from `split_parts` for this root and
+    definition) saves computing them again."""
     from latentscape.dataset.manifest import load_manifest
     spec = as_spec(spec)
     manifest = load_manifest(root)
     path = split_path(root, spec.name)
     if path.is_file() and not overwrite:
-        rec = _read_json(path)
-        if isinstance(rec, dict) and rec.get("definition") == spec.to_dict():
-            return load_split(root, spec.name)
-        raise SplitError(f"{path} holds a different definition of split {spec.name!r}; "
-                         f"choose another name or pass overwrite=True")
-    lat = latents if latents is not None else _read_all_latents(root)
-    parts = compute_split(spec, lat, manifest)
-    _atomic_write_json(path, split_record(spec, parts, manifest))
+        return split_parts(root, spec, manifest)  # the same definition, checked; another one refused
+    if parts is None:
+        if path.is_file():
+            lat = latents() if callable(latents) else latents
+            parts = compute_split(spec, lat if lat is not None else _read_all_latents(root), manifest)
+        else:
+            parts = split_parts(root, spec, manifest, latents)
+    write_json_file(path, split_record(spec, parts, manifest))
     return parts
 
 
@@ -368,32 +411,49 @@ def list_splits(root: str | Path) -> list[str]:
 def load_split(root: str | Path, name: str, recompute: bool = False) -> dict[str, np.ndarray]:
     """The parts of a recorded split; checked against its hashes and the dataset's spec hash.
     With `recompute`, the indices are recomputed from the recorded definition and must match."""
+    return load_split_record(root, name, recompute)[1]
+
+
+def load_split_record(root: str | Path, name: str, recompute: bool = False) -> tuple[SplitSpec, dict[str, np.ndarray]]:
+    """(definition, parts) of the split recorded as ROOT/splits/<name>.json (see `load_split`).
+    The built-in 'default' needs no file: unrecorded, it is computed (nothing is written)."""
     from latentscape.dataset.manifest import load_manifest
     manifest = load_manifest(root)
     path = split_path(root, name)
+    if name == DEFAULT_NAME and not path.is_file():
+        return DEFAULT_SPLIT, split_parts(root, DEFAULT_SPLIT, manifest)
     if not path.is_file():
         known = list_splits(root)
         raise SplitError(f"unknown split {name!r}: {path} does not exist; defined splits: "
-                         f"{', '.join(known) or 'none'} (built-in: train, val, test of '{DEFAULT_NAME}')")
+                         f"{', '.join(known) or 'none'} (built-in: train, val, test of '{DEFAULT_NAME}'; "
+                         f"pass the definition as splits=, or record it with create_split)")
     rec = _read_json(path)
+    parts = _record_parts(rec, str(path), manifest)
+    spec = SplitSpec.from_dict(rec.get("definition"), str(path))
+    if recompute:
+        again = compute_split(spec, _read_all_latents(root), manifest)
+        if {p: indices_sha256(ix) for p, ix in again.items()} != {p: r["sha256"] for p, r in rec["parts"].items()}:
+            raise SplitError(f"{path}: recomputing the definition gives other indices")
+    return spec, parts
+
+
+def _record_parts(rec, where: str, manifest: dict) -> dict[str, np.ndarray]:
+    """The parts of a split record (a file or a cache entry) for the dataset of `manifest`;
+    SplitError unless it is a split of this dataset whose parts cover 0..n-1 exactly."""
     if not isinstance(rec, dict) or rec.get("format") != SPLIT_FORMAT:
-        raise SplitError(f"{path}: not a latentscape split file")
+        raise SplitError(f"{where}: not a latentscape split file")
     ds = rec.get("dataset")
     if not isinstance(ds, dict) or ds.get("spec_hash") != manifest["spec_hash"] or ds.get("n") != manifest["n"]:
         got = (ds.get("spec_hash"), ds.get("n")) if isinstance(ds, dict) else (None, None)
-        raise SplitError(f"{path} was made for another dataset (spec hash {got[0]}, "
+        raise SplitError(f"{where} was made for another dataset (spec hash {got[0]}, "
                          f"n {got[1]}); this one is {manifest['spec_hash']}, n {manifest['n']}")
-    parts = _checked_parts(rec, path, manifest["n"])
-    if recompute:
-        again = compute_split(SplitSpec.from_dict(rec["definition"], str(path)), _read_all_latents(root), manifest)
-        if {p: indices_sha256(ix) for p, ix in again.items()} != {p: r["sha256"] for p, r in rec["parts"].items()}:
-            raise SplitError(f"{path}: recomputing the definition gives other indices")
-    return parts
+    return _checked_parts(rec, where, manifest["n"])
 
 
-def _checked_parts(rec: dict, path: Path, n: int) -> dict[str, np.ndarray]:
+def _checked_parts(rec: dict, path, n: int) -> dict[str, np.ndarray]:
     """The parts of a split record: integer indices in 0..n-1, unique within a part, matching
-    their recorded sha256. SplitError otherwise (a split never points at a wrong image)."""
+    their recorded sha256, together covering every image exactly once. SplitError otherwise
+    (a split never points at a wrong image, nor leaks one image into two parts)."""
     indices, recorded = rec.get("indices"), rec.get("parts")
     if not isinstance(indices, dict) or not isinstance(recorded, dict):
         raise SplitError(f"{path}: 'indices' and 'parts' must be mappings")
@@ -408,6 +468,12 @@ def _checked_parts(rec: dict, path: Path, n: int) -> dict[str, np.ndarray]:
         if indices_sha256(arr) != want:
             raise SplitError(f"{path}: indices of part {p!r} do not match their recorded sha256")
         parts[p] = arr
+    seen = np.zeros(n, dtype=np.int64)
+    for arr in parts.values():
+        seen[arr] += 1
+    if not np.all(seen == 1):
+        raise SplitError(f"{path}: parts must be disjoint and cover every image 0..{n - 1} "
+                         f"({int((seen == 0).sum())} in no part, {int((seen > 1).sum())} in several)")
     return parts
 
 
@@ -421,12 +487,13 @@ def parse_split_arg(split: str) -> tuple[str, str]:
     return DEFAULT_NAME, split
 
 
-def resolve_split(root: str | Path, split: str | None, splits=None,
-                  latents: dict | None = None) -> tuple[str, str | None, np.ndarray | None, dict]:
-    """(definition name, part, global indices of the part, all parts) for a dataset's `split=`
-    argument. `split=None` -> all images (parts of the default definition, for statistics).
-    `splits` (a SplitSpec, dict or YAML path) is created/checked first; then a bare part
-    name refers to it."""
+def resolve_split(root: str | Path, split: str | None, splits=None, latents=None,
+                  manifest: dict | None = None) -> tuple[SplitSpec, str | None, np.ndarray | None, dict]:
+    """(definition, part, global indices of the part, all parts) for a dataset's `split=`
+    argument, writing nothing into `root`. `split=None` -> all images (parts of the default
+    definition, for statistics). `splits` (a SplitSpec, dict or YAML path) is the definition a
+    bare part name refers to. `latents`: all latents, or a callable returning them (only
+    called when the parts must be computed)."""
     spec = as_spec(splits) if splits is not None else None
     if split is None:
         name, part = (spec.name if spec else DEFAULT_NAME), None
@@ -435,13 +502,14 @@ def resolve_split(root: str | Path, split: str | None, splits=None,
     else:
         name, part = parse_split_arg(split)
     if spec is not None and name == spec.name:
-        parts = create_split(root, spec, latents=latents)
+        parts = split_parts(root, spec, manifest, latents)
     elif name == DEFAULT_NAME:
-        parts = create_split(root, DEFAULT_SPLIT, latents=latents)
+        spec = DEFAULT_SPLIT
+        parts = split_parts(root, spec, manifest, latents)
     else:
-        parts = load_split(root, name)
+        spec, parts = load_split_record(root, name)
     if part is None:
-        return name, None, None, parts
+        return spec, None, None, parts
     if part not in parts:
         raise SplitError(f"unknown split part {part!r} of split {name!r}; parts: {', '.join(parts)}")
-    return name, part, parts[part], parts
+    return spec, part, parts[part], parts

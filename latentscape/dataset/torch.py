@@ -6,8 +6,9 @@
 `LatentDataset` is map-style (random access); `LatentIterableDataset` streams shard by
 shard through a shuffle buffer, split across DataLoader workers and distributed ranks.
 HDF5 files are opened lazily in the process that reads them; the pickled state holds
-no open handle and a handle opened before a fork is never used after it. See
-docs/dataset.md.
+no open handle and a handle opened before a fork is never used after it. Building a
+dataset never writes into its root: splits and statistics are computed in memory (and
+cached outside the root); `ds.save_split()` records them there. See docs/dataset.md.
 """
 from __future__ import annotations
 
@@ -18,11 +19,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
-from latentscape.dataset.encodings import TargetEncoder, load_or_create_stats, resolve_targets
+from latentscape.dataset.encodings import TargetEncoder, resolve_targets, save_stats, split_stats
 from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
-from latentscape.dataset.splits import resolve_split
+from latentscape.dataset.splits import create_split, resolve_split
 from latentscape.errors import FormatError, SplitError, TargetError
 
 IMAGE_MODES = ("float", "uint8", "pil", "numpy")
@@ -111,7 +112,10 @@ class _Base:
             return lat_cache["lat"]
 
         lat = all_latents() if load_latents else None
-        self.split_name, self.split_part, idx, parts = resolve_split(self.root, split, splits, latents=lat)
+        self.split_def, self.split_part, idx, parts = resolve_split(self.root, split, splits, latents=all_latents,
+                                                                    manifest=self.manifest)
+        self.split_name = self.split_def.name
+        self._split_parts = parts
         self.indices = (np.arange(self.manifest["n"], dtype=np.int64) if idx is None
                         else np.asarray(idx, dtype=np.int64))
         self.stats = None
@@ -119,9 +123,22 @@ class _Base:
             if "train" not in parts:
                 raise SplitError(f"z-scored targets need a 'train' part; split {self.split_name!r} has "
                                  f"{', '.join(parts)}")
-            self.stats = load_or_create_stats(self.root, self.split_name, parts["train"], all_latents)
+            self.stats = split_stats(self.root, self.manifest["spec_hash"], self.split_name, parts["train"],
+                                     all_latents)
         self.encoder = TargetEncoder(self.target_spec, self.stats)
         return lat
+
+    def save_split(self, overwrite: bool = False) -> list[Path]:
+        """Record the split in use as ROOT/splits/<name>.json (and, with z-scored targets, its
+        statistics as ROOT/stats-<name>.json): the only way a dataset writes into its root.
+        A recorded split with the same definition is kept; another one is an error unless
+        `overwrite`. Returns the files written or kept."""
+        create_split(self.root, self.split_def, overwrite=overwrite, parts=self._split_parts)
+        from latentscape.dataset.splits import split_path
+        paths = [split_path(self.root, self.split_name)]
+        if self.stats is not None:
+            paths.append(save_stats(self.root, {**self.stats, "split": self.split_name}))
+        return paths
 
     # ---- name tables (torchvision style) ----
     @property
@@ -208,7 +225,7 @@ class _Base:
                  f"    Image: {self.resolution}x{self.resolution}, {img[self.image_mode]}",
                  f"    Targets{' (flat)' if self.flat_targets else ''}: {self.encoder.describe()}"]
         if self.stats is not None:
-            lines.append(f"    Statistics: {self.root / f'stats-{self.split_name}.json'}")
+            lines.append(f"    Statistics: train part of split {self.split_name} ({self.stats['count']} images)")
         if self.transform is not None:
             lines.append("    Transform: " + repr(self.transform).replace("\n", "\n    "))
         if self.target_transform is not None:
@@ -223,10 +240,10 @@ class LatentDataset(_Base, Dataset):
         root: dataset root (holds dataset.json).
         targets: latent or group names (see latentscape.dataset.encodings).
         split: None (all images), "train" | "val" | "test" (the built-in random 80/10/10,
-            seed 0), or "NAME/PART" of ROOT/splits/NAME.json.
+            seed 0), or "NAME/PART" of a split recorded in ROOT/splits/NAME.json.
         transform, target_transform: applied to the image and to the targets.
-        splits: a split definition (SplitSpec, dict or YAML path), written to
-            ROOT/splits/<name>.json on first use; `split` then names one of its parts.
+        splits: a split definition (SplitSpec, dict or YAML path); `split` then names one of
+            its parts. Computed in memory; `save_split()` records it in ROOT/splits/<name>.json.
         rotation: "sincos" | "quat" | "6d" | "matrix" | "euler" (encoding of the pose target).
         continuous: "raw" | "zscore" (statistics of the split's train part).
         circular: "sincos" | "raw" (env_rotation).
@@ -234,7 +251,8 @@ class LatentDataset(_Base, Dataset):
         flat_targets: one float32 vector instead of a dict (columns: `target_layout`).
 
     `ds.indices[i]` is the global image index of item i. Encoded targets of the whole
-    split are computed once at construction (a few floats per image).
+    split are computed once at construction (a few floats per image). Construction writes
+    nothing into ROOT (see `save_split`).
     """
 
     def __init__(self, root, targets=("category",), split=None, transform=None, target_transform=None, *,

@@ -1,4 +1,5 @@
-"""Check that a dataset is whole: manifest, shards, indices, hashes, latent ranges, images."""
+"""Check that a dataset is whole: manifest, shards, indices, hashes, latent ranges, images,
+and the mask and depth passes where present."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -84,6 +85,7 @@ def _check_shard(path, where, rec, m, schema, fixed) -> tuple[list[Problem], lis
             out += _check_images(where, f, m["resolution"], len(idx))
         else:
             out.append(Problem(where, "no images dataset"))
+        out += _check_passes(where, f, m, len(idx))
         empty = idx[f["meta/visible_fraction"][()] == 0].tolist() if "meta/visible_fraction" in f else []
     return out, empty
 
@@ -118,6 +120,70 @@ def _check_images(where, f, resolution, n) -> list[Problem]:
             if len(out) >= 5:
                 out.append(Problem(where, "more constant images not listed"))
                 break
+    return out
+
+
+MAX_LISTED = 5  # problems of one kind listed per shard before "more ... not listed"
+
+
+def _check_passes(where, f, m, n) -> list[Problem]:
+    """The optional passes: `masks` uint8 [n, H, W] whose mean coverage is
+    meta/visible_fraction; `depth` float16 [n, H, W], >= 0 or inf, never NaN; with both, inf
+    wherever the mask is 0 and finite wherever it is 255 (partly covered edge pixels may be
+    either: depth comes from the first sample, coverage from all)."""
+    r = m["resolution"]
+    wanted = set(((m.get("spec") or {}).get("render") or {}).get("passes") or ())
+    out, arrays = [], {}
+    for name, pass_name, dtype in (("masks", "mask", np.uint8), ("depth", "depth", np.float16)):
+        if name not in f:
+            if pass_name in wanted:
+                out.append(Problem(where, f"{name} missing (the spec asks for the {pass_name} pass)"))
+            continue
+        ds = f[name]
+        if not hasattr(ds, "shape") or ds.shape != (n, r, r) or ds.dtype != dtype:
+            out.append(Problem(where, f"{name}: expected {np.dtype(dtype).name} {(n, r, r)}, found "
+                                      f"{getattr(ds, 'dtype', type(ds).__name__)} {getattr(ds, 'shape', '')}"))
+            continue
+        arrays[name] = ds
+    if not arrays:
+        return out
+    vf = None
+    if "masks" in arrays:
+        vf = f["meta/visible_fraction"][()] if "meta/visible_fraction" in f else None
+        if vf is None or vf.shape != (n,):
+            out.append(Problem(where, "masks present but meta/visible_fraction is "
+                                      + ("missing" if vf is None else f"of shape {vf.shape}, expected ({n},)")))
+            vf = None
+    index = f["index"][()] if "index" in f else np.arange(n)
+    listed: dict[str, int] = {}
+
+    def bad(kind: str, i: int, what: str):
+        listed[kind] = listed.get(kind, 0) + 1
+        if listed[kind] <= MAX_LISTED:
+            out.append(Problem(where, f"{kind} at row {i} (index {int(index[i]) if i < len(index) else '?'}): {what}"))
+
+    for i in range(n):
+        mask = arrays["masks"][i] if "masks" in arrays else None
+        if mask is not None and vf is not None:
+            cover = float(mask.mean()) / 255.0
+            if not abs(cover - float(vf[i])) <= 1e-6:
+                bad("masks", i, f"mean coverage {cover:.7f} but meta/visible_fraction is {float(vf[i]):.7f}")
+        if "depth" not in arrays:
+            continue
+        depth = arrays["depth"][i]
+        if np.isnan(depth).any():
+            bad("depth", i, f"{int(np.isnan(depth).sum())} NaN value(s)")
+        elif (depth < 0).any():
+            bad("depth", i, f"negative value(s) (min {float(depth.min()):.4g})")
+        if mask is not None:
+            hit = np.isfinite(depth)
+            if (hit & (mask == 0)).any():
+                bad("depth", i, f"finite at {int((hit & (mask == 0)).sum())} pixel(s) where the mask is 0 (no object)")
+            if (~hit & (mask == 255)).any():
+                bad("depth", i, f"not finite at {int((~hit & (mask == 255)).sum())} pixel(s) the object covers fully")
+    for kind, k in listed.items():
+        if k > MAX_LISTED:
+            out.append(Problem(where, f"{kind}: {k - MAX_LISTED} more row(s) with problems not listed"))
     return out
 
 

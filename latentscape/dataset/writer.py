@@ -3,40 +3,16 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import time
 from pathlib import Path
 
 import h5py
 import numpy as np
 
-from latentscape import __version__
+from latentscape.version import __version__
+from latentscape.files import owner_tag
 from latentscape.dataset.format import SCHEMA_VERSION, SHARD_FORMAT, compression_kwargs, sha256_file
 from latentscape.latents.space import LATENTS, META
-
-
-def owner_tag() -> str:
-    """host.pid of this process: the suffix of its temporary files, so that a writer
-    (or whoever takes over its expired claim) deletes exactly its leftovers."""
-    return f"{socket.gethostname()}.{os.getpid()}"
-
-
-def write_atomic(path: str | Path, text: str):
-    """Replace `path` with `text` through a temporary file named for this writer and a
-    rename: a reader sees the old or the new content, never half; a failed write
-    (disk full) leaves no temporary file behind."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{owner_tag()}.tmp")
-    tmp.unlink(missing_ok=True)  # our own leftover, or something planted: never written through
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
 
 
 class ShardWriter:

@@ -24,13 +24,16 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
 
 
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
-    """3x3 rotation matrix of a unit quaternion (w, x, y, z)."""
-    w, x, y, z = quat_normalize(q)
-    return np.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
+    """Rotation matrices of quaternions (w, x, y, z), normalised first: (..., 4) -> (..., 3, 3)."""
+    q = np.asarray(q, dtype=np.float64)
+    q = q / np.linalg.norm(q, axis=-1, keepdims=True)
+    w, x, y, z = q[..., 0], q[..., 1], q[..., 2], q[..., 3]
+    m = np.stack([
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ], axis=-1)
+    return m.reshape(q.shape[:-1] + (3, 3))
 
 
 def matrix_to_quat(m: np.ndarray) -> np.ndarray:
@@ -124,7 +127,15 @@ def in_frame(extents, position, quat, scale, fov_deg: float, margin: float) -> b
     `margin` is a fraction of the image side kept free at every edge.
     """
     corners = object_points_camera(box_corners(extents), position, quat, scale)
-    if np.any(corners[:, 2] <= NEAR):
-        return False
-    uv = project(corners, fov_deg)
-    return bool(np.all(np.abs(uv) <= 1.0 - 2.0 * margin))
+    return corners_in_frame(corners, frame_limit(fov_deg, margin))
+
+
+def frame_limit(fov_deg: float, margin: float) -> float:
+    """|x| / z (and |y| / z) allowed for a point kept `margin` of the image side from the edges."""
+    return (1.0 - 2.0 * margin) * np.tan(np.radians(fov_deg) / 2.0)
+
+
+def corners_in_frame(points: np.ndarray, limit: float) -> bool:
+    """The in-frame rule: every camera-frame point is beyond NEAR and projects within `limit`."""
+    z = points[:, 2]
+    return bool(z.min() > NEAR and (np.abs(points[:, :2]) <= limit * z[:, None]).all())

@@ -66,7 +66,7 @@ def _u(lo, hi):
 
 PI = math.pi
 INF = math.inf
-CLIP_END = 1000.0  # m; the camera's far clip plane (renderer/blender/stage.py): nothing beyond it is seen
+CLIP_END = 1000.0  # m; the camera's far clip plane (blender_scenes/studio.py): nothing beyond it is seen
 ANGLE = Range(-2 * PI, 2 * PI, text="-2pi, 2pi")  # a full turn either way: -pi..pi and 0..2pi both fit
 HALF_TURN = Range(-PI / 2, PI / 2, text="-pi/2, pi/2")
 INDEX = Range(0, INF)  # categorical: an index >= 0, or a name
@@ -234,3 +234,16 @@ def _fmt(x: float) -> str:
     if math.isinf(x):
         return "inf" if x > 0 else "-inf"
     return f"{x:g}"
+
+
+def varying_groups(dists: dict) -> list[str]:
+    """Groups (in GROUPS order) with at least one parameter not held fixed.
+
+    `dists` maps parameter names to `Dist`s or to their stored dicts ({"kind": ...}).
+    A category that varies makes identity vary too (a fixed identity is each category's
+    first object)."""
+    kinds = {k: (d.kind if hasattr(d, "kind") else d.get("kind")) for k, d in dists.items()}
+    groups = {PARAMS[k].group for k, kind in kinds.items() if k in PARAMS and kind != "fixed"}
+    if "category" in groups:
+        groups.add("identity")
+    return [g for g in GROUPS if g in groups]

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from latentscape.dataset.writer import owner_tag, write_atomic
+from latentscape.files import owner_tag, write_atomic
 from latentscape.errors import LatentscapeError
 
 DEFAULT_LEASE_S = 60.0

@@ -21,12 +21,14 @@ from pathlib import Path
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import DatasetMismatchError, LatentscapeError, RenderError
-from latentscape.latents.sampling import LatentSampler
 from latentscape.pipeline import claims
+from latentscape.assets.sources import missing_assets
 from latentscape.pipeline.plan import ShardTask
 from latentscape.pipeline.root import (Dropped, claim_shard, commit_shard, drop_shards, manifest_lock, open_root,
                                        pending_shards, remove_claims_dir, remove_tmp_files, shard_tmp)
 from latentscape.renderer.device_choice import choose_device
+from latentscape.resolve import ResolvedDataset, resolve
+from latentscape.renderer.types import BackgroundRef, ObjectRef, StageSettings
 from latentscape.renderer.worker import WorkerConfig, worker_main
 
 STOP_GRACE_S = 15.0
@@ -86,40 +88,71 @@ def worker_plan(device: str, workers: int | None, workers_per_device: int, avail
             for g in range(len(names)) for _ in range(per)]
 
 
+def worker_config(resolved: ResolvedDataset, root: Path, device: dict) -> WorkerConfig:
+    """The typed description a worker renders from (`device`: one entry of `worker_plan`)."""
+    import json
+    spec = resolved.spec
+    settings = StageSettings.for_spec(spec, device=device["device"], want_mask=True,
+                                      want_depth="depth" in spec.render.passes, device_slot=device["device_slot"],
+                                      threads=device["threads"], scene=resolved.scene)
+    return WorkerConfig(root=str(root), spec_hash=resolved.identity(), identity=json.dumps(resolved.to_dict()),
+                        settings=settings, objects=tuple(ObjectRef.of(o) for o in resolved.library.objects),
+                        backgrounds=tuple(BackgroundRef.of(b) for b in resolved.backgrounds),
+                        compression=spec.storage.compression, passes=tuple(spec.render.passes))
+
+
 def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", workers: int | None = None,
                    workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
-                   available: dict | None = None, _dropped: list | None = None) -> RenderSummary:
+                   available: dict | None = None) -> RenderSummary:
     """Render every missing or damaged shard of `spec` into `root`; resumable and safe to
     interrupt, and safe to run several times at once into the same root."""
+    return render_resolved(resolve(spec), root, device, workers, workers_per_device, overwrite, progress, available)
+
+
+def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "auto", workers: int | None = None,
+                    workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
+                    available: dict | None = None, dropped: list | None = None) -> RenderSummary:
+    """`render_dataset` for a dataset already resolved (repairs, cluster jobs)."""
     root = Path(root)
-    sampler = LatentSampler.for_spec(spec)
-    sampler.sample(0)  # surface spec/sampling errors before starting Blender
+    spec = resolved.spec
+    resolved.sampler.sample(0)  # surface sampling errors before starting Blender
+    missing = missing_assets(resolved)
+    if missing:
+        raise DatasetMismatchError(f"{len(missing)} asset file(s) of this dataset are missing here "
+                                   f"({missing[0]}); install the asset sources it was resolved with")
     if available is None and device != "cpu":
         from latentscape.renderer.probe import probe_devices
         available = probe_devices()
     plan = worker_plan(device, workers, workers_per_device, available or {"CPU": ["CPU"]})
-    manifest, dropped = open_root(root, sampler, overwrite)
+    manifest, found = open_root(root, resolved, overwrite)
     summary = RenderSummary(root=root, skipped=sum(s["count"] for s in manifest["shards"]), n=spec.n,
-                            dropped=list(_dropped or []) + dropped)
+                            dropped=list(dropped or []) + found)
     summary.present = summary.skipped
     if summary.present == spec.n:
         remove_claims_dir(root)
         return summary
     plan = plan[:-(-(spec.n - summary.present) // spec.shard_size)]
     summary.workers = len(plan)
-    return _Run(spec, root, sampler.spec_hash(), manifest, plan, progress, summary).go()
+    return _Run(resolved, root, manifest, plan, progress, summary).go()
 
 
 def repair_dataset(root: str | Path, device: str = "auto", workers: int | None = None, workers_per_device: int = 1,
                    progress: bool = True, available: dict | None = None) -> RenderSummary:
-    """Re-render exactly the shards `verify` flags (sha256 included), from the spec in the manifest."""
+    """Re-render exactly the shards `verify` flags (sha256 included), from the resolved
+    description stored in the manifest (nothing is resolved again)."""
     from latentscape.dataset.verify import verify
+    from latentscape.resolve import IDENTITY_VERSION, check_identity
     root = Path(root)
     m = load_manifest(root)
-    spec = DatasetSpec.from_dict(m["spec"], where=f"{root}/dataset.json spec")
-    sampler = LatentSampler.for_spec(spec)
-    if sampler.spec_hash() != m["spec_hash"]:
-        raise DatasetMismatchError(f"cannot repair {root} exactly: {_resolution_diff(m, sampler)}")
+    if m["resolved"].get("identity_version") != IDENTITY_VERSION:
+        check_identity(m, resolve(DatasetSpec.from_dict(m["spec"], where=f"{root}/dataset.json spec")), root)
+    resolved = ResolvedDataset.from_dict(m["resolved"])
+    if resolved.identity() != m["spec_hash"]:
+        raise DatasetMismatchError(f"cannot repair {root} exactly: its manifest's description hashes to "
+                                   f"{resolved.identity()}, not its identity {m['spec_hash']}")
+    if missing := missing_assets(resolved):
+        raise DatasetMismatchError(f"cannot repair {root} exactly: {len(missing)} of its assets are not available "
+                                   f"here ({missing[0]}); install the asset sources it was made with")
     problems, _ = verify(root, progress=_bar_factory(progress))
     bad = {}
     for p in problems:
@@ -128,20 +161,8 @@ def repair_dataset(root: str | Path, device: str = "auto", workers: int | None =
     dropped = [Dropped(f, why.split(" (expected")[0]) for f, why in bad.items()]
     with manifest_lock(root):
         drop_shards(root, dropped)
-    return render_dataset(spec, root, device=device, workers=workers, workers_per_device=workers_per_device,
-                          progress=progress, available=available, _dropped=dropped)
-
-
-def _resolution_diff(m: dict, sampler: LatentSampler) -> str:
-    """Why this installation resolves a stored spec differently (missing assets, ...)."""
-    now, then = sampler.resolved(), m.get("resolved", {})
-    for key in ("objects", "backgrounds", "categories"):
-        missing = [x for x in then.get(key, []) if x not in set(now.get(key, []))]
-        if missing:
-            return (f"{len(missing)} of its {key} are not available here (e.g. {missing[0]!r}); "
-                    f"install the asset sources it was made with")
-    return (f"this installation resolves its spec to hash {sampler.spec_hash()}, the dataset has "
-            f"{m['spec_hash']} (made by latentscape {m.get('latentscape_version')})")
+    return render_resolved(resolved, root, device=device, workers=workers, workers_per_device=workers_per_device,
+                           progress=progress, available=available, dropped=dropped)
 
 
 def _bar_factory(progress: bool):
@@ -167,21 +188,22 @@ class _Held:
 class _Run:
     """One execution: claims, a short task queue, worker processes, the progress bar, signals."""
 
-    def __init__(self, spec, root, spec_hash, manifest, plan, progress, summary):
+    def __init__(self, resolved, root, manifest, plan, progress, summary):
         self.ctx = mp.get_context("spawn")
         self.tasks_q, self.results = self.ctx.Queue(), self.ctx.Queue()
         self.stop = self.ctx.Event()
         self.manifest, self.summary, self.root = manifest, summary, root
-        self.total = spec.n - summary.present
+        self.total = resolved.spec.n - summary.present
         self.ttl = claims.lease_seconds()
         self.pending = pending_shards(manifest)
         self.deferred: deque[tuple[float, ShardTask]] = deque()
         self.held: dict[int, _Held] = {}   # claimed and handed to the workers
         self.last_renew = time.monotonic()
         self.committed = 0   # images this run listed
+        self.sampler = resolved.sampler
         self.procs = {}
         for wid, p in enumerate(plan):
-            cfg = WorkerConfig(spec=spec.to_dict(), root=str(root), spec_hash=spec_hash, **p)
+            cfg = worker_config(resolved, root, p)
             self.procs[wid] = self.ctx.Process(target=worker_main, args=(wid, cfg, self.tasks_q, self.results, self.stop),
                                                name=f"latentscape-worker-{wid}", daemon=True)
         self.progress = progress
@@ -285,7 +307,8 @@ class _Run:
             if got is None:
                 break
             self.held[got.task.shard_id] = got
-            self.tasks_q.put((got.task, str(got.tmp)))
+            lat = self.sampler.sample_range(got.task.start, got.task.stop)  # drawn here, rendered there
+            self.tasks_q.put((got.task, str(got.tmp), lat))
         if not self.held and not self.deferred and not self.sentinels_sent:
             for _ in self.procs:  # nothing left anywhere: let the workers finish
                 self.tasks_q.put(None)

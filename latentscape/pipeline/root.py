@@ -14,9 +14,9 @@ from typing import Iterator
 
 from latentscape.dataset.format import MANIFEST, SHARD_DIR, open_shard, sha256_file, shard_name
 from latentscape.dataset.manifest import latent_schema, load_manifest, new_manifest, save_manifest
-from latentscape.dataset.writer import owner_tag
+from latentscape.files import owner_tag
 from latentscape.errors import DatasetMismatchError, FormatError
-from latentscape.latents.sampling import LatentSampler
+from latentscape.resolve import ResolvedDataset, check_identity
 from latentscape.pipeline import claims
 from latentscape.pipeline.plan import ShardTask
 
@@ -42,29 +42,29 @@ def manifest_lock(root: Path, ttl: float | None = None):
                        on_takeover=lambda old: remove_tmp_files(root, old.get("tag")))
 
 
-def prepare_root(root: Path, sampler: LatentSampler, overwrite: bool = False) -> dict:
+def prepare_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False) -> dict:
     """The manifest to continue from (see `open_root`)."""
-    return open_root(root, sampler, overwrite)[0]
+    return open_root(root, resolved, overwrite)[0]
 
 
-def open_root(root: Path, sampler: LatentSampler, overwrite: bool = False) -> tuple[dict, list[Dropped]]:
+def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False) -> tuple[dict, list[Dropped]]:
     """Create or resume a root; returns (manifest, listed shards dropped as damaged).
 
-    A root holding a different dataset (other spec hash) is refused unless
-    `overwrite`. Listed shards get the cheap check (entry matches the plan, file is a
+    A root holding a different dataset (other identity, or made by an older version)
+    is refused in one line unless `overwrite`. Listed shards get the cheap check (entry matches the plan, file is a
     regular file of the recorded size, header names the same shard and spec);
     failures leave the manifest and are rendered again. Whole shard files that a
     crash left out of the manifest are adopted. sha256 is checked by `verify` and
     `render --repair`, not here.
     """
     root = Path(root)
-    h = sampler.spec_hash()
+    h = resolved.identity()
     if (root / MANIFEST).exists() and not overwrite:
         old = _load_or_none(root)
-        if old is None or old["spec_hash"] != h:
-            what = f"spec hash {old['spec_hash']}" if old else "an unreadable manifest"
-            raise DatasetMismatchError(f"{root} holds a different dataset ({what}, this spec {h}); "
-                                       f"use --overwrite to replace it or choose another --out")
+        if old is None:
+            raise DatasetMismatchError(f"{root} holds an unreadable manifest; use --overwrite to replace it "
+                                       f"or choose another --out")
+        check_identity(old, resolved, root)
         bad = check_listed(root, old)
         with manifest_lock(root):
             m = drop_shards(root, bad)
@@ -82,8 +82,8 @@ def open_root(root: Path, sampler: LatentSampler, overwrite: bool = False) -> tu
         if overwrite:
             _remove_dataset(root)
         (root / SHARD_DIR).mkdir(exist_ok=True)
-        m = new_manifest(sampler.resolved(), h, latent_schema(sampler.dists, sampler.spec.fov_deg),
-                         sampler.library.to_dict(), [b.to_dict() for b in sampler.backgrounds])
+        m = new_manifest(resolved.to_dict(), h, latent_schema(resolved.dists, resolved.spec.fov_deg),
+                         resolved.library.to_dict(), [b.to_dict() for b in resolved.backgrounds])
         save_manifest(root, m)
     return m, []
 

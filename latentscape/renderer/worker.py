@@ -21,6 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
+from latentscape.renderer.child import clean_sys_path
+from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
+
 PROGRESS_EVERY_S = 0.25
 
 
@@ -30,12 +33,18 @@ class Stopped(Exception):
 
 @dataclass(frozen=True)
 class WorkerConfig:
-    spec: dict             # DatasetSpec.to_dict()
+    """Everything a worker needs, resolved by the parent: the worker never resolves a spec.
+
+    Latents are drawn by the parent and arrive with each shard task."""
+
     root: str
-    spec_hash: str
-    device: str            # auto|cpu|cuda|...
-    device_slot: int | None = None   # which GPU of the chosen type (one worker group per GPU)
-    threads: int = 0
+    spec_hash: str                       # the dataset's identity
+    identity: str                        # JSON of the resolved description, stored in every shard
+    settings: StageSettings
+    objects: tuple[ObjectRef, ...]       # the dataset's object table, by object_id
+    backgrounds: tuple[BackgroundRef, ...]  # the background table, by background_id
+    compression: str
+    passes: tuple[str, ...]
 
 
 def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
@@ -50,7 +59,8 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
     sys.unraisablehook = lambda unraisable: None
     parent = os.getppid()
     try:
-        stage, sampler, device_used = _build(cfg)
+        stage = _build(cfg)
+        device_used = stage.device_used
     except Exception as e:  # noqa: BLE001 - report anything, the parent turns it into one line
         results.put(("error", wid, f"worker {wid} could not start: {_describe(e)}"))
         results.put(("exit", wid))
@@ -61,47 +71,22 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
             item = tasks.get()
             if item is None:
                 break
-            task, tmp = item
+            task, tmp, lat = item
             should_stop = lambda: stop_event.is_set() or os.getppid() != parent  # noqa: E731
-            record = _render_shard(stage, sampler, cfg, task, Path(tmp), device_used, results, wid, should_stop)
+            record = _render_shard(stage, cfg, task, Path(tmp), lat, device_used, results, wid, should_stop)
             results.put(("done", wid, task.shard_id, record))
     except Stopped:
         pass
     except Exception as e:  # noqa: BLE001
-        results.put(("error", wid, _describe(e)))
+        # HDF5 does not always say why a write failed (e.g. "Slist already enabled?"): ask the disk
+        results.put(("error", wid, "No space left on device" if _no_space(Path(cfg.root)) else _describe(e)))
     results.put(("exit", wid))
-
-
-def clean_sys_path():
-    """Drop bpy's own script folders inherited from a parent that imported bpy.
-
-    multiprocessing's spawn copies the parent's sys.path; once bpy is imported it
-    contains bpy/<ver>/scripts/modules, whose pure-Python `bpy` package would
-    shadow the real extension module in the child.
-    """
-    import sys
-    sys.path[:] = [p for p in sys.path if "/bpy/" not in p.replace(os.sep, "/") or "/scripts" not in p]
 
 
 def _build(cfg: WorkerConfig):
     clean_sys_path()
-    from latentscape.config import DatasetSpec
-    from latentscape.latents.sampling import LatentSampler
-
-    spec = DatasetSpec.from_dict(cfg.spec)
-    sampler = LatentSampler.for_spec(spec)
-    stage = make_stage(sampler, device=cfg.device, threads=cfg.threads, device_slot=cfg.device_slot,
-                       want_depth="depth" in spec.render.passes)
-    return stage, sampler, stage.device_used
-
-
-def make_stage(sampler, device: str = "cpu", want_mask: bool = True, **kw):
-    """The Blender stage for a resolved sampler: its camera, render settings, objects, backgrounds."""
     from latentscape.renderer.blender.stage import Stage
-    spec = sampler.spec
-    return Stage(spec.resolution, spec.fov_deg, spec.render.samples, spec.render.denoise, device=device,
-                 backgrounds=[b.render_dict() for b in sampler.backgrounds], want_mask=want_mask,
-                 objects=[o.descriptor() for o in sampler.library.objects], **kw)
+    return Stage(cfg.settings, list(cfg.objects), list(cfg.backgrounds))
 
 
 KEEP_ALL_OBJECTS_UP_TO = 64
@@ -135,20 +120,18 @@ class _Progress:
         self.pending, self.last = 0, time.monotonic()
 
 
-def _render_shard(stage, sampler, cfg, task, tmp: Path, device_used, results, wid, should_stop) -> dict:
+def _render_shard(stage, cfg, task, tmp: Path, lat: dict, device_used, results, wid, should_stop) -> dict:
     from latentscape.dataset.format import shard_name
     from latentscape.dataset.writer import ShardWriter
 
-    spec = sampler.spec
-    lat = sampler.sample_range(task.start, task.stop)
-    attrs = {"spec_hash": cfg.spec_hash, "resolved_spec": sampler.resolved(), "device": device_used,
+    attrs = {"spec_hash": cfg.spec_hash, "resolved_spec": cfg.identity, "device": device_used,
              "blender_version": stage.blender_version, "shard_id": task.shard_id}
     loads0, secs0, t_start = stage.store.loads, stage.store.load_seconds, time.monotonic()
-    evict = len(sampler.library.objects) > KEEP_ALL_OBJECTS_UP_TO
+    evict = len(cfg.objects) > KEEP_ALL_OBJECTS_UP_TO
     _start_shard(stage, lat, evict)
     progress = _Progress(results, wid)
     with ShardWriter(Path(cfg.root) / "shards" / shard_name(task.shard_id), task.start, task.count,
-                     spec.resolution, spec.storage.compression, attrs, passes=spec.render.passes,
+                     cfg.settings.resolution, cfg.compression, attrs, passes=cfg.passes,
                      tmp=tmp, rename=False) as w:
         w.write_latents(lat)
         visible = _render_rows(stage, lat, w, task, evict, progress, should_stop)
@@ -178,19 +161,34 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarra
     for pos, row in enumerate(order):
         if should_stop():  # asked to stop, or the parent died
             raise Stopped()
-        one = {k: lat[k][row] for k in lat}
-        one["seed"] = int(lat["render_seed"][row])
+        state = ImageState.from_row(lat, row)
         try:
-            rgb, mask = stage.render(one)
+            rgb, mask = stage.render(state)
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
         visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
         w.write_image(int(row), rgb, mask=mask, depth=stage.depth() if stage.want_depth else None)
-        last_of_object = pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != one["object_id"]
+        last_of_object = pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != state.object_id
         if evict and last_of_object:
             stage.keep_only([])  # this object's run is over: free it
         progress.add()
     return visible
+
+
+def _no_space(root: Path, probe_bytes: int = 1 << 20) -> bool:
+    """True if a 1 MiB file cannot be written next to the shards (the disk is full)."""
+    from latentscape.files import owner_tag
+    probe = root / "shards" / f".space-probe.{owner_tag()}.tmp"
+    try:
+        with open(probe, "wb") as fh:
+            fh.write(b"\0" * probe_bytes)
+            fh.flush()
+            os.fsync(fh.fileno())
+        return False
+    except OSError as e:
+        return e.errno in (errno.ENOSPC, errno.EDQUOT)
+    finally:
+        probe.unlink(missing_ok=True)
 
 
 def _peak_rss_mb() -> float:

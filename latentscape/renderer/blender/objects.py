@@ -1,17 +1,21 @@
 """Blender objects for every asset source, loaded on demand and evicted between shards.
 
-A descriptor is a dict {"name", "builder", "extents"}; builders:
+Each object is an `ObjectRef` (latentscape.renderer.types); its builder says how:
   primitive:NAME                placeholder Blender primitives (cone, cube, ...)
   procedural:CATEGORY:INSTANCE  meshes from latentscape.assets.procedural (numpy)
   sh3d:CATALOGUE:MODEL          an OBJ inside a Sweet Home 3D catalogue zip
   file:PATH                     a user model (obj, glb, gltf, ply, stl, blend)
 Every object is normalised to the canonical frame (up +Z, front -Y, centred on its
 box, box = `extents`, longest side 1) and hangs under one root object that carries
-the pose transform.
+the pose transform. An object is loaded exactly as the dataset was resolved: where
+its `sha256` is given and the bytes are read anyway (the procedural mesh, the OBJ in
+its catalogue, a user's model file), a different content is an `AssetError`, and so is
+a missing source file; nothing is substituted.
 """
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import math
 import os
 import shutil
@@ -25,6 +29,8 @@ import bpy  # noqa: I001  (bpy must be imported before bmesh)
 import bmesh
 import numpy as np
 from mathutils import Matrix
+
+from latentscape.errors import AssetError
 
 from .quiet import quiet
 
@@ -152,23 +158,25 @@ class Loaded:
 class ObjectStore:
     """Loads objects by id when first needed; `keep_only` frees the others."""
 
-    def __init__(self, scene, descriptors: list[dict]):
+    def __init__(self, scene, objects):
         self.scene = scene
-        self.descriptors = descriptors
+        self.objects = tuple(objects)  # ObjectRef per object id
         self.loaded: dict[int, Loaded] = {}
         self.loads, self.load_seconds = 0, 0.0  # totals since the store was made
         self._tmp = Path(tempfile.mkdtemp(prefix="latentscape-assets-"))
 
     def get(self, oid: int) -> Loaded:
-        if not 0 <= oid < len(self.descriptors):
-            raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.descriptors) - 1))
+        if not 0 <= oid < len(self.objects):
+            raise IndexError("object_id %d out of range 0..%d" % (oid, len(self.objects) - 1))
         if oid not in self.loaded:
-            desc = self.descriptors[oid]
+            ref = self.objects[oid]
             t0 = time.perf_counter()
             try:
-                self.loaded[oid] = _build(self.scene, desc, self._tmp)
+                self.loaded[oid] = _build(self.scene, ref, self._tmp)
+            except AssetError:
+                raise
             except Exception as e:  # noqa: BLE001
-                raise RuntimeError("could not load object %r (%s): %s" % (desc["name"], desc["builder"], e)) from e
+                raise RuntimeError("could not load object %r (%s): %s" % (ref.name, ref.builder, e)) from e
             for ob in self.loaded[oid].parts:
                 ob.hide_render = True
             self.loads += 1
@@ -214,21 +222,41 @@ def _free(obj: Loaded):
             pass
 
 
-def _build(scene, desc: dict, tmp: Path) -> Loaded:
-    kind, _, arg = desc["builder"].partition(":")
+def _build(scene, ref, tmp: Path) -> Loaded:
+    kind, _, arg = ref.builder.partition(":")
     if kind == "primitive":
         me = _build_placeholder_mesh(arg)
         me.materials.append(_placeholder_material(arg))
-        return _single(scene, desc["name"], me)
+        return _single(scene, ref.name, me)
     if kind == "procedural":
-        return _procedural(scene, desc, arg)
+        return _procedural(scene, ref, arg)
     if kind == "sh3d":
         catalogue, _, model = arg.partition(":")
-        return _imported(scene, desc, _extract_sh3d(catalogue, model, tmp), per_axis=True,
-                         rotation=desc.get("rotation"))
+        return _imported(scene, ref, _extract_sh3d(ref, catalogue, model, tmp), per_axis=True)
     if kind == "file":
-        return _imported(scene, desc, Path(arg), per_axis=False, rotation=desc.get("rotation"))
-    raise ValueError("unknown builder %r" % desc["builder"])
+        path = _read_path(ref, Path(arg))
+        if ref.sha256:
+            _check_content(ref, path.read_bytes())
+        return _imported(scene, ref, path, per_axis=False)
+    raise ValueError("unknown builder %r" % ref.builder)
+
+
+def _read_path(ref, path: Path) -> Path:
+    """`path`, if it is a file; else an AssetError naming the object and the path."""
+    if not path.is_file():
+        raise AssetError(f"object {ref.name!r}: its source file {path} is missing")
+    return path
+
+
+def _check_content(ref, content: bytes | None = None, digest: str | None = None):
+    """Refuse an object whose content hash (of `content`, or `digest`) differs from the
+    one the dataset was resolved with. Objects resolved without a hash are not checked."""
+    if not ref.sha256:
+        return
+    found = digest if digest is not None else hashlib.sha256(content).hexdigest()
+    if found != ref.sha256:
+        raise AssetError(f"object {ref.name!r} differs from the dataset's (sha256 {ref.sha256}, found {found}): "
+                         f"its asset source changed")
 
 
 def _single(scene, name, me) -> Loaded:
@@ -239,11 +267,12 @@ def _single(scene, name, me) -> Loaded:
     return Loaded(root=ob, parts=[ob], datablocks=[me, *me.materials])
 
 
-def _procedural(scene, desc, arg) -> Loaded:
+def _procedural(scene, ref, arg) -> Loaded:
     from latentscape.assets.procedural import build
     cat, _, inst = arg.rpartition(":")
     mesh = build(cat, int(inst))
-    me = bpy.data.meshes.new(desc["name"])
+    _check_content(ref, digest=mesh.sha256())
+    me = bpy.data.meshes.new(ref.name)
     me.from_pydata(mesh.vertices.tolist(), [], mesh.faces.tolist())
     me.validate()
     me.update()
@@ -251,9 +280,9 @@ def _procedural(scene, desc, arg) -> Loaded:
         me.shade_smooth()
         me.set_sharp_from_angle(angle=math.radians(40))
     m = mesh.material
-    me.materials.append(_principled(desc["name"], m.get("base_color", _FALLBACK_COLOUR),
+    me.materials.append(_principled(ref.name, m.get("base_color", _FALLBACK_COLOUR),
                                     m.get("roughness", 0.5), m.get("metallic", 0.0)))
-    return _single(scene, desc["name"], me)
+    return _single(scene, ref.name, me)
 
 
 def _principled(name, colour, roughness, metallic):
@@ -267,11 +296,15 @@ def _principled(name, colour, roughness, metallic):
     return mat
 
 
-def _extract_sh3d(catalogue: str, model: str, tmp: Path) -> Path:
-    """Extract a model's folder (OBJ, MTL, textures) from its catalogue zip."""
+def _extract_sh3d(ref, catalogue: str, model: str, tmp: Path) -> Path:
+    """Extract a model's folder (OBJ, MTL, textures) from its catalogue zip, checking the OBJ's hash."""
     from latentscape.assets.sh3d import catalogue_dir
     folder = model.rsplit("/", 1)[0] + "/" if "/" in model else ""
-    with zipfile.ZipFile(catalogue_dir() / catalogue) as z:
+    with zipfile.ZipFile(_read_path(ref, catalogue_dir() / catalogue)) as z:
+        if model not in z.namelist():
+            raise AssetError(f"object {ref.name!r}: its model {model} is missing from {catalogue_dir() / catalogue}")
+        if ref.sha256:
+            _check_content(ref, z.read(model))
         for name in z.namelist():
             if name.startswith(folder) and not name.endswith("/") and "/" not in name[len(folder):]:
                 target = tmp / catalogue / name
@@ -337,25 +370,25 @@ def probe_file(path: Path, rotation=None) -> dict:
                 bpy.data.meshes.remove(me)
 
 
-def _imported(scene, desc, path: Path, per_axis: bool, rotation=None) -> Loaded:
+def _imported(scene, ref, path: Path, per_axis: bool) -> Loaded:
     meshes = import_file(path)
-    pre = _rotation_matrix(rotation)
+    pre = _rotation_matrix(ref.rotation)
     datablocks = []
     for ob in meshes:
         if ob.data.users > 1:
             ob.data = ob.data.copy()
         ob.data.transform(pre @ ob.matrix_world)
         ob.matrix_world = Matrix.Identity(4)
-        _ensure_material(ob, desc["name"])
+        _ensure_material(ob, ref.name)
         mats = [m for m in ob.data.materials if m is not None]
         datablocks += [ob.data, *mats, *[n.image for m in mats if m.node_tree for n in m.node_tree.nodes
                                          if n.type == "TEX_IMAGE" and n.image is not None]]
     lo, hi = _bounds(meshes)
     size = np.maximum(hi - lo, 1e-9)
-    target = np.asarray(desc["extents"], dtype=np.float64) if per_axis else size / size.max()
+    target = np.asarray(ref.extents, dtype=np.float64) if per_axis else size / size.max()
     scale = target / size if per_axis else np.full(3, 1.0 / size.max())
     norm = Matrix.Diagonal((*scale, 1.0)) @ Matrix.Translation(-(lo + hi) / 2)
-    root = bpy.data.objects.new("obj_" + desc["name"], None)
+    root = bpy.data.objects.new("obj_" + ref.name, None)
     scene.collection.objects.link(root)
     root.rotation_mode = "QUATERNION"
     for ob in meshes:
@@ -408,7 +441,3 @@ def _image_ok(img) -> bool:
         return bool(img.filepath) and os.path.exists(bpy.path.abspath(img.filepath))
     except Exception:  # noqa: BLE001
         return False
-
-
-def descriptor_for_placeholder(name: str) -> dict:
-    return {"name": name, "builder": "primitive:" + name, "extents": list(PLACEHOLDER_EXTENTS[name])}

@@ -1,0 +1,276 @@
+"""Resolve once: a validated spec becomes one frozen description of the dataset.
+
+`resolve(spec)` picks the concrete asset sources ("default" becomes e.g.
+procedural + furniture), builds the object table (with content hashes), the
+background table and every distribution. The description's hash is the dataset's
+identity. Workers, cluster jobs and repairs receive the description
+(`ResolvedDataset.to_payload()` / `from_payload()`) and never resolve again: what
+they cannot load exactly is an error, never a substitute.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from latentscape.assets.backgrounds import Background, backgrounds_for
+from latentscape.assets.library import AssetLibrary, ObjectInfo
+from latentscape.assets.sources import build_library, resolve_sources
+from latentscape.config import DatasetSpec, spec_hash
+from latentscape.errors import DatasetMismatchError, SpecError
+from latentscape.latents.distributions import Dist, fixed
+from latentscape.latents.sampling import DrawRules, LatentSampler
+from latentscape.latents.space import PARAMS, varying_groups
+
+IDENTITY_VERSION = 2  # 1: names only (latentscape 0.1); 2: concrete sources and content hashes
+SCENE = "studio"
+
+
+@dataclass(frozen=True)
+class ResolvedDataset:
+    """Everything that decides a dataset's labels and pixels, with nothing left to look up."""
+
+    spec: DatasetSpec
+    sources: tuple[str, ...]
+    library: AssetLibrary
+    backgrounds: tuple[Background, ...]
+    distributions: tuple[tuple[str, Dist], ...]
+    scene: str = SCENE
+
+    @property
+    def dists(self) -> dict[str, Dist]:
+        return dict(self.distributions)
+
+    @cached_property
+    def sampler(self) -> LatentSampler:
+        s = self.spec
+        rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling)
+        return LatentSampler(rules, self.dists, self.library)
+
+    def varying_groups(self) -> list[str]:
+        return varying_groups(self.dists)
+
+    # ---- identity ----------------------------------------------------------
+    def to_dict(self) -> dict:
+        """The identity document (stored in the manifest and every shard; hashed)."""
+        return {
+            "identity_version": IDENTITY_VERSION,
+            "spec": self.spec.to_dict(),
+            "sources": list(self.sources),
+            "scene": self.scene,
+            "distributions": {k: d.to_dict() for k, d in self.distributions},
+            "categories": self.library.categories,
+            "objects": [_object_record(o) for o in self.library.objects],
+            "skipped": list(self.library.skipped),
+            "backgrounds": [_background_record(b) for b in self.backgrounds],
+        }
+
+    def identity(self) -> str:
+        """The dataset's identity: a hash of `to_dict()` (16 hex digits)."""
+        return spec_hash(self.to_dict())
+
+    def spec_hash(self) -> str:  # the manifest's historical name for the identity
+        return self.identity()
+
+    def legacy_identity(self) -> str:
+        """The identity latentscape 0.1 gave this spec (names only), to recognise its roots."""
+        return spec_hash({"spec": self.spec.to_dict(), "schema_version": 1,
+                          "distributions": {k: d.to_dict() for k, d in self.distributions},
+                          "categories": self.library.categories,
+                          "objects": [o.name for o in self.library.objects],
+                          "backgrounds": [b.name for b in self.backgrounds]})
+
+    # ---- transport ---------------------------------------------------------
+    def to_payload(self) -> dict:
+        """The identity document plus where this machine keeps the background files."""
+        return {"resolved": self.to_dict(), "background_paths": [b.path for b in self.backgrounds]}
+
+    @staticmethod
+    def from_payload(payload: dict) -> "ResolvedDataset":
+        """Rebuild from `to_payload()` without looking anything up (workers, cluster jobs)."""
+        d = payload["resolved"]
+        return ResolvedDataset.from_dict(d, payload.get("background_paths"))
+
+    @staticmethod
+    def from_dict(d: dict, background_paths: list | None = None) -> "ResolvedDataset":
+        """Rebuild from `to_dict()`; HDRI paths come from `background_paths` or this installation."""
+        if d.get("identity_version") != IDENTITY_VERSION:
+            raise DatasetMismatchError(f"resolved description has identity version {d.get('identity_version')!r}; "
+                                       f"this latentscape reads {IDENTITY_VERSION}")
+        spec = DatasetSpec.from_dict(d["spec"], where="resolved spec")
+        objects = tuple(ObjectInfo(id=i, **_object_fields(r)) for i, r in enumerate(d["objects"]))
+        library = AssetLibrary(name=spec.library, objects=objects, skipped=tuple(d.get("skipped", ())))
+        paths = background_paths or _local_background_paths(spec, d["backgrounds"])
+        backgrounds = tuple(_background(r, p) for r, p in zip(d["backgrounds"], paths))
+        dists = tuple((k, Dist.from_dict(v, f"resolved distributions.{k}")) for k, v in d["distributions"].items())
+        return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, d.get("scene", SCENE))
+
+
+def resolve(spec: DatasetSpec) -> ResolvedDataset:
+    """Resolve a validated spec: concrete sources, objects, backgrounds, distributions."""
+    sources = tuple(resolve_sources(spec.library))
+    library = asset_library("+".join(sources), spec.assets, spec.license, spec.skip_bad_assets)
+    backgrounds = tuple(backgrounds_for(spec))
+    dists = _resolve_dists(spec, library, len(backgrounds))
+    return ResolvedDataset(spec, sources + tuple(f"folder:{Path(f).resolve()}" for f in spec.assets), library,
+                           backgrounds, tuple(sorted(dists.items())))
+
+
+def asset_library(library: str = "default", folders=(), licence: str = "any", skip_bad: bool = False) -> AssetLibrary:
+    """The asset library, with user model files checked in a Blender child process."""
+    from latentscape.renderer.asset_probe import probe_models
+    return build_library(library, tuple(folders), licence, skip_bad, probe=probe_models)
+
+
+def sampler_for(spec: DatasetSpec) -> LatentSampler:
+    """The latent sampler of a spec (resolving it)."""
+    return resolve(spec).sampler
+
+
+def check_identity(root_manifest: dict, resolved: ResolvedDataset, root) -> None:
+    """Refuse, in one line, a root whose dataset is not `resolved` (older version, other spec)."""
+    stored = root_manifest.get("resolved", {})
+    if stored.get("identity_version") != IDENTITY_VERSION:
+        same = root_manifest.get("spec_hash") == resolved.legacy_identity()
+        raise DatasetMismatchError(
+            f"{root} was made by latentscape {root_manifest.get('latentscape_version', '0.1')} "
+            f"(identity {root_manifest.get('spec_hash')}, an older scheme without content hashes)"
+            + ("; it is the same spec, but this version cannot add shards to it" if same else "")
+            + ": finish it with the version that made it (pip install latentscape=="
+            f"{root_manifest.get('latentscape_version', '0.1.0')}), or render into a new --out")
+    if root_manifest.get("spec_hash") != resolved.identity():
+        raise DatasetMismatchError(f"{root} holds a different dataset (identity {root_manifest.get('spec_hash')}, "
+                                   f"this spec {resolved.identity()}: {describe_difference(stored, resolved)}); "
+                                   f"use --overwrite to replace it or choose another --out")
+
+
+def describe_difference(stored: dict, resolved: ResolvedDataset) -> str:
+    """What differs between a stored identity document and this resolution (first difference)."""
+    now = resolved.to_dict()
+    if stored.get("spec") != now["spec"]:
+        keys = sorted(k for k in set(now["spec"]) | set(stored.get("spec", {}))
+                      if now["spec"].get(k) != stored.get("spec", {}).get(k))
+        return f"spec differs in {', '.join(keys)}"
+    for key in ("sources", "objects", "backgrounds", "categories", "distributions", "scene"):
+        if stored.get(key) != now.get(key):
+            return _list_difference(key, stored.get(key), now.get(key))
+    return "unknown difference"
+
+
+def _list_difference(key: str, then, now) -> str:
+    if isinstance(then, list) and isinstance(now, list):
+        name = (lambda r: r.get("name") if isinstance(r, dict) else r)
+        gone = [name(r) for r in then if r not in now]
+        if gone:
+            return f"{len(gone)} of its {key} differ or are not available here (e.g. {gone[0]!r})"
+    return f"its {key} differ"
+
+
+# ---- distributions -------------------------------------------------------------
+def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, n_backgrounds: int) -> dict[str, Dist]:
+    fixes = dict(spec.fix)
+    overrides = spec.dist_overrides()
+    out = {}
+    for name in spec.active_params():
+        p = PARAMS[name]
+        if name in fixes:
+            out[name] = fixed(fixes[name])
+        elif p.group in spec.vary:
+            out[name] = overrides.get(name, p.default)
+        else:
+            out[name] = fixed(p.canonical)
+    _resolve_indices(out, spec, lib, n_backgrounds, fixes)
+    return out
+
+
+def _resolve_indices(out, spec, lib, n_backgrounds, fixes):
+    allowed_cats = [lib.category_index(c) for c in spec.categories] or list(range(len(lib.categories)))
+    out["category"] = _index_dist(out["category"], lib.category_index, allowed_cats, "category")
+    if out["category"].kind == "fixed" and "category" not in fixes:
+        out["category"] = fixed(allowed_cats[0])
+    d = out["object_id"]
+    if d.kind == "fixed" and "object_id" in fixes:
+        obj = lib.object_index(d.value)
+        cat = lib.category_index(lib.objects[obj].category)
+        if "category" in fixes and out["category"].value != cat:
+            raise SpecError(f"fix object_id={d.value!r} is in category {lib.categories[cat]!r}, "
+                            f"but category is fixed to {lib.categories[out['category'].value]!r}")
+        out["object_id"], out["category"] = fixed(obj), fixed(cat)
+    elif d.kind == "fixed":
+        out["object_id"] = fixed("first")
+    else:
+        members = [o.id for o in lib.objects if lib.category_index(o.category) in allowed_cats]
+        out["object_id"] = _index_dist(d, lib.object_index, members, "object_id")
+    bg = out["background_id"]
+    out["background_id"] = _index_dist(bg, lambda v: _bg_index(v, n_backgrounds), list(range(n_backgrounds)),
+                                       "background_id")
+
+
+def _index_dist(d: Dist, to_index, allowed: list[int], what: str) -> Dist:
+    if d.kind == "fixed":
+        return fixed(to_index(d.value))
+    values = allowed if d.values is None else [to_index(v) for v in d.values]
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise SpecError(f"{what} value(s) {bad} are excluded by the category selection")
+    return Dist(kind="choice", values=tuple(values), weights=d.weights)
+
+
+def _bg_index(v, n):
+    if isinstance(v, int) and 0 <= v < n:
+        return v
+    raise SpecError(f"background_id {v!r} out of range 0..{n - 1}")
+
+
+# ---- records -------------------------------------------------------------------
+_OBJECT_KEYS = ("name", "category", "extents", "source", "licence", "builder", "sha256", "triangles", "creator",
+                "rotation")
+
+
+def _object_record(o: ObjectInfo) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k in _OBJECT_KEYS for v in [getattr(o, k)]}
+
+
+def _object_fields(r: dict) -> dict:
+    f = {k: r[k] for k in _OBJECT_KEYS if k in r}
+    f["extents"] = tuple(float(x) for x in f["extents"])
+    f["rotation"] = tuple(f["rotation"]) if f.get("rotation") else None
+    return f
+
+
+def _background_record(b: Background) -> dict:
+    return {"name": b.name, "kind": b.kind, "licence": b.licence, "rgb": list(b.rgb) if b.rgb else None,
+            "file": Path(b.path).name if b.path else None, "sha256": _file_sha256(b.path) if b.path else None}
+
+
+def _background(r: dict, path) -> Background:
+    return Background(name=r["name"], kind=r["kind"], rgb=tuple(r["rgb"]) if r.get("rgb") else None,
+                      path=path, licence=r.get("licence", ""))
+
+
+def _local_background_paths(spec: DatasetSpec, records: list[dict]) -> list:
+    """HDRI paths on this machine for stored background records (by name, in table order)."""
+    here = {b.name: b.path for b in backgrounds_for(spec)}
+    return [here.get(r["name"]) for r in records]
+
+
+_SHA_CACHE: dict[tuple, str] = {}
+
+
+def _file_sha256(path: str) -> str:
+    """sha256 of a background file (cached per process by path, size and mtime)."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return "missing"
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    if key not in _SHA_CACHE:
+        h = hashlib.sha256()
+        with open(p, "rb") as fh:
+            while block := fh.read(1 << 20):
+                h.update(block)
+        _SHA_CACHE[key] = h.hexdigest()
+    return _SHA_CACHE[key]
+

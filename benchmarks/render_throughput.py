@@ -77,26 +77,22 @@ def make_spec(n: int, resolution: int, samples: int, shard_size: int | None = No
     from latentscape.latents.space import GROUPS
     # the placeholder library: the figures measure the pipeline, not asset loading
     return DatasetSpec(n=n, seed=0, resolution=resolution, vary=GROUPS, library="placeholder",
-                       render=RenderSettings(samples=samples), shard_size=shard_size or n).validate()
+                       render=RenderSettings(samples=samples), shard_size=shard_size or n)
 
 
 def make_sampler(spec):
-    from latentscape.latents.sampling import LatentSampler
-    return LatentSampler.for_spec(spec)
+    from latentscape.resolve import resolve
+    return resolve(spec).sampler
 
 
-def latent_rows(sampler, start: int, stop: int, sort: bool) -> list[dict]:
-    """Per-image latent dicts exactly as the worker builds them (optionally in its render order)."""
+def latent_rows(sampler, start: int, stop: int, sort: bool) -> list:
+    """Per-image ImageStates exactly as the worker builds them (optionally in its render order)."""
     import numpy as np
+    from latentscape.renderer.types import ImageState
     from latentscape.renderer.worker import render_order
     lat = sampler.sample_range(start, stop)
     order = render_order(lat) if sort else np.arange(stop - start)
-    rows = []
-    for r in order:
-        one = {k: lat[k][r] for k in lat}
-        one["seed"] = int(lat["render_seed"][r])
-        rows.append(one)
-    return rows
+    return [ImageState.from_row(lat, int(r)) for r in order]
 
 
 # --------------------------------------------------------------------------- child processes
@@ -131,12 +127,14 @@ def in_fresh_process(fn_name: str, timeout: float = 1800, **kwargs):
 
 
 def _build_stage(resolution, samples, want_mask=True):
-    from latentscape.assets import default_backgrounds
     from latentscape.renderer.blender.stage import Stage
-    bgs = [b.render_dict() for b in default_backgrounds()]
+    from latentscape.renderer.types import BackgroundRef, ObjectRef, StageSettings
+    from latentscape.resolve import resolve
+    r = resolve(make_spec(1, resolution, samples))
     # same thread count as a single CPU worker of the pipeline (worker_plan)
-    return Stage(resolution, 40.0, samples, False, device="cpu", backgrounds=bgs,
-                 want_mask=want_mask, threads=os.cpu_count() or 1)
+    settings = StageSettings.for_spec(r.spec, device="cpu", want_mask=want_mask, want_depth=False, device_slot=None,
+                                      threads=os.cpu_count() or 1, scene=r.scene)
+    return Stage(settings, [ObjectRef.of(o) for o in r.library.objects], [BackgroundRef.of(b) for b in r.backgrounds])
 
 
 def child_bare(resolution: int, samples: int, n_per_state: int) -> dict:
@@ -147,22 +145,22 @@ def child_bare(resolution: int, samples: int, n_per_state: int) -> dict:
     stage = _build_stage(resolution, samples)
     states, seen = [], set()
     i = 0
-    while len(seen) < len(sampler.backgrounds) and i < 2000:
+    while len(seen) < len(sampler.dists["background_id"].values) and i < 2000:
         row = latent_rows(sampler, i, i + 1, sort=False)[0]
-        bid = int(row["background_id"])
+        bid = row.background_id
         if bid not in seen:
             seen.add(bid)
             states.append((i, row))
         i += 1
     per_state = []
-    for idx, row in sorted(states, key=lambda s: int(s[1]["background_id"])):
+    for idx, row in sorted(states, key=lambda s: s[1].background_id):
         stage.render(row)  # sync the state once (incl. world/HDRI update)
         t0 = time.perf_counter()
         for _ in range(n_per_state):
             bpy.ops.render.render(write_still=False)
         dt = (time.perf_counter() - t0) / n_per_state
-        per_state.append({"image_index": idx, "background_id": int(row["background_id"]),
-                          "object_id": int(row["object_id"]), "s_per_img": dt})
+        per_state.append({"image_index": idx, "background_id": row.background_id,
+                          "object_id": row.object_id, "s_per_img": dt})
     return {"per_state": per_state, "n_per_state": n_per_state, "build_s": stage.build_seconds}
 
 
@@ -227,7 +225,7 @@ def child_naive(resolution: int, samples: int, n: int, outdir: str) -> dict:
     t_write_read = 0.0
     for i, row in enumerate(rows):
         t0 = time.perf_counter()
-        stage._apply({**row})  # set the latents (object, pose, light, HDRI, rotation, strength)
+        stage._apply(row)  # set the latents (object, pose, light, HDRI, rotation, strength)
         path = os.path.join(outdir, f"img_{i:05d}.png")
         sc.render.filepath = path
         bpy.ops.render.render(write_still=True)

@@ -204,6 +204,24 @@ def assets_preview(library, folders, licence, skip_bad_assets, out, per_category
 
 
 @cli.group()
+def split():
+    """Dataset splits: computed in memory when a dataset is read; record them here."""
+
+
+@split.command("save")
+@click.argument("root", type=click.Path())
+@click.option("--definition", type=click.Path(dir_okay=False),
+              help="Split definition (YAML); default: the built-in 80/10/10 'default'.")
+@click.option("--overwrite", is_flag=True, help="Replace a recorded split of the same name that has another definition.")
+def split_save(root, definition, overwrite):
+    """Record a split as ROOT/splits/<name>.json (reading a dataset never writes one)."""
+    from latentscape.dataset.splits import DEFAULT_SPLIT, as_spec, create_split, split_path
+    spec = as_spec(definition) if definition else DEFAULT_SPLIT
+    parts = create_split(root, spec, overwrite=overwrite)
+    click.echo(f"recorded {split_path(root, spec.name)}: " + ", ".join(f"{p} {len(ix)}" for p, ix in parts.items()))
+
+
+@cli.group()
 def export():
     """Export a dataset to other formats."""
 

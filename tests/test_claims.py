@@ -21,11 +21,33 @@ def test_a_live_lease_is_exclusive_and_released(tmp_path):
     assert claims.acquire(p, ttl=30) is not None
 
 
-def test_an_expired_lease_is_taken_over_and_its_holder_learns_it(tmp_path):
+class Clock:
+    """claims' view of time.time(), moved by the test: lease expiry without sleeping or racing."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def time(self):
+        return self.now
+
+    def __getattr__(self, name):  # monotonic, sleep, strftime...: the real ones
+        return getattr(time, name)
+
+
+@pytest.fixture
+def clock(monkeypatch):
+    c = Clock()
+    monkeypatch.setattr(claims, "time", c)
+    return c
+
+
+def test_an_expired_lease_is_taken_over_and_its_holder_learns_it(tmp_path, clock):
     p = tmp_path / "x.claim"
     old = claims.acquire(p, ttl=0.2)
     seen = []
-    time.sleep(0.3)
+    clock.now += 0.1
+    assert claims.acquire(p, ttl=30) is None  # still live
+    clock.now += 0.2
     new = claims.acquire(p, ttl=30, on_takeover=seen.append)
     assert new is not None and new.token != old.token
     assert seen and seen[0]["token"] == old.token  # the taker learns whose leftovers to clean
@@ -34,13 +56,15 @@ def test_an_expired_lease_is_taken_over_and_its_holder_learns_it(tmp_path):
     assert new.held()
 
 
-def test_renewing_keeps_a_lease_alive(tmp_path):
+def test_renewing_keeps_a_lease_alive(tmp_path, clock):
     p = tmp_path / "x.claim"
     a = claims.acquire(p, ttl=0.5)
-    for _ in range(4):
-        time.sleep(0.2)
+    for _ in range(4):  # 1.6 s in all, well past one lease time
+        clock.now += 0.4
         assert a.renew()
         assert claims.acquire(p, ttl=0.5) is None
+    clock.now += 0.6  # not renewed: expired, taken over
+    assert claims.acquire(p, ttl=0.5) is not None and not a.renew()
 
 
 def test_a_half_written_lease_counts_as_live_until_its_mtime_is_old(tmp_path):

@@ -107,3 +107,17 @@ def test_export_webdataset_command(tmp_path, capsys):
         assert np.allclose(lat["latents"]["position"], f["latents/position"][3])
     code, _, err = run(["export", "webdataset", str(root), str(tmp_path / "wds")], capsys)
     assert code == 1 and "overwrite" in err
+
+
+def test_split_save_is_the_explicit_write(dataset, capsys):
+    """Reading never writes a split into the root; `latentscape split save` does, and the recorded
+    split is the one the dataset computes in memory."""
+    import json
+    torch_ds = pytest.importorskip("latentscape.dataset.torch")
+    assert not (dataset / "splits").exists()
+    with pytest.raises(SystemExit) as e:
+        main(["split", "save", str(dataset)])
+    assert e.value.code == 0 and "train" in capsys.readouterr().out
+    rec = json.loads((dataset / "splits" / "default.json").read_text())
+    ds = torch_ds.LatentDataset(dataset, targets=["category"], split="train")
+    assert sorted(rec["indices"]["train"]) == sorted(ds.indices.tolist()) and len(ds) == rec["parts"]["train"]["count"]

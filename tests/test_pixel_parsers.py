@@ -1,35 +1,17 @@
 """The TIFF and EXR parsers that read Blender's render results, on files with known pixels
 built here (by hand, byte by byte, and with PIL), without Blender.
 
-`parse_tiff` lives in latentscape/renderer/blender/pixels.py, which imports bpy at module
-level; it is taken from that file's source (the function and its two tables) so that it is
-tested without bpy. If it moves to a bpy-free module, import it from there instead."""
-import ast
+`parse_tiff` lives in latentscape/renderer/tiff.py (no bpy); renderer/blender/pixels.py uses it."""
 import io
 import struct
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from latentscape.renderer.exr import EXRError, read_exr
-
-PIXELS_PY = Path(__file__).resolve().parents[1] / "latentscape" / "renderer" / "blender" / "pixels.py"
-
-
-def _load_parse_tiff():
-    tree = ast.parse(PIXELS_PY.read_text(), str(PIXELS_PY))
-    keep = [n for n in tree.body
-            if (isinstance(n, ast.FunctionDef) and n.name == "parse_tiff")
-            or (isinstance(n, ast.Assign) and any(getattr(t, "id", "") in ("_TYPE_SIZES", "_TYPE_CODES")
-                                                  for t in n.targets))]
-    assert len(keep) == 3, f"parse_tiff, _TYPE_SIZES, _TYPE_CODES not all found in {PIXELS_PY}"
-    ns = {"struct": struct, "np": np}
-    exec(compile(ast.Module(body=keep, type_ignores=[]), str(PIXELS_PY), "exec"), ns)
-    return ns["parse_tiff"]
+from latentscape.renderer.tiff import parse_tiff
 
 
-parse_tiff = _load_parse_tiff()
 
 
 # ---- a TIFF writer (baseline TIFF 6.0, uncompressed) -------------------------------------
@@ -123,13 +105,6 @@ def test_tiff_broken_files_are_refused():
             struct.pack_into("<4I", bad, off, 12, 12, 12, 1)
     with pytest.raises(ValueError, match="strips too short"):
         parse_tiff(bytes(bad))
-
-
-def test_pixels_module_imports_bpy_at_module_level():
-    """Why parse_tiff is taken from the source here: pixels.py cannot be imported without bpy.
-    When this fails, parse_tiff has moved to a bpy-free module: import it directly above."""
-    tree = ast.parse(PIXELS_PY.read_text())
-    assert any(isinstance(n, ast.Import) and any(a.name == "bpy" for a in n.names) for n in tree.body)
 
 
 # ---- an OpenEXR writer (scanline, compression NONE) -------------------------------------

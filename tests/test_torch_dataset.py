@@ -373,5 +373,6 @@ def test_split_is_the_same_in_memory_cached_and_saved(fresh_root):
     d = LatentDataset(fresh_root, targets=["position"], split="train", continuous="zscore")  # reads the files
     assert np.array_equal(d.indices, a.indices) and tree(fresh_root) == before
     assert a.save_split() == written and tree(fresh_root) == before  # the same definition: kept, not rewritten
+    assert pickle.loads(pickle.dumps(a)).save_split() == written and tree(fresh_root) == before  # in a worker too
     with pytest.raises(SplitError, match="different definition"):
         LatentDataset(fresh_root, split="train", splits={"name": "default", "seed": 1})

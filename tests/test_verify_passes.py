@@ -112,8 +112,8 @@ def test_depth_missing_where_the_object_covers_the_pixel(passes_root):
 
 
 def test_edge_pixels_may_have_either_depth(passes_root):
-    """Partly covered pixels: depth is the first sample's, coverage all samples' (measured on
-    real renders: finite and inf both occur there), so verify accepts both."""
+    """Partly covered pixels: on real renders both finite and inf depth occur there (the depth
+    pass is not anti-aliased like the coverage), so verify accepts both."""
     def edit(f):
         d, m = f["depth"][()], f["masks"][()]
         edge = (m > 0) & (m < 255)

@@ -23,7 +23,7 @@ from latentscape.dataset.encodings import TargetEncoder, resolve_targets, save_s
 from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
-from latentscape.dataset.splits import create_split, resolve_split
+from latentscape.dataset.splits import create_split, resolve_split, split_path
 from latentscape.errors import FormatError, SplitError, TargetError
 
 IMAGE_MODES = ("float", "uint8", "pil", "numpy")
@@ -134,7 +134,6 @@ class _Base:
         A recorded split with the same definition is kept; another one is an error unless
         `overwrite`. Returns the files written or kept."""
         create_split(self.root, self.split_def, overwrite=overwrite, parts=self._split_parts)
-        from latentscape.dataset.splits import split_path
         paths = [split_path(self.root, self.split_name)]
         if self.stats is not None:
             paths.append(save_stats(self.root, {**self.stats, "split": self.split_name}))
@@ -196,6 +195,7 @@ class _Base:
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_files"], state["_dsets"], state["_readers"], state["_pid"] = {}, {}, {}, None
+        state["_split_parts"] = None  # all parts' indices: not needed by workers (save_split recomputes)
         return state
 
     def _to_image(self, arr: np.ndarray):

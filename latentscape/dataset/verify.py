@@ -11,6 +11,7 @@ from latentscape.dataset.format import (open_shard, read_dataset, sha256_file, s
                                         shard_index_problem)
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import FormatError
+from latentscape.latents.space import LATENTS, varying_groups
 
 _TOL = 1e-9
 
@@ -130,7 +131,7 @@ def _check_passes(where, f, m, n) -> list[Problem]:
     """The optional passes: `masks` uint8 [n, H, W] whose mean coverage is
     meta/visible_fraction; `depth` float16 [n, H, W], >= 0 or inf, never NaN; with both, inf
     wherever the mask is 0 and finite wherever it is 255 (partly covered edge pixels may be
-    either: depth comes from the first sample, coverage from all)."""
+    either: the depth pass is not anti-aliased like the coverage, see docs/format.md)."""
     r = m["resolution"]
     wanted = set(((m.get("spec") or {}).get("render") or {}).get("passes") or ())
     out, arrays = [], {}
@@ -213,9 +214,5 @@ def _check_coverage(seen, n) -> list[Problem]:
 
 def _fixed_latents(m) -> dict:
     """Stored latents whose whole group is held fixed (they must be constant)."""
-    from latentscape.latents.space import LATENTS, PARAMS
-    dists = m.get("resolved", {}).get("distributions", {})
-    varying = {PARAMS[k].group for k, d in dists.items() if d["kind"] != "fixed"}
-    if "category" in varying:  # a fixed identity is each category's first object
-        varying.add("identity")
+    varying = varying_groups(m.get("resolved", {}).get("distributions", {}))
     return {name: True for name, lt in LATENTS.items() if lt.group not in varying}

@@ -20,6 +20,7 @@ import math
 import os
 import shutil
 import tempfile
+import weakref
 import time
 import zipfile
 from dataclasses import dataclass
@@ -164,6 +165,8 @@ class ObjectStore:
         self.loaded: dict[int, Loaded] = {}
         self.loads, self.load_seconds = 0, 0.0  # totals since the store was made
         self._tmp = Path(tempfile.mkdtemp(prefix="latentscape-assets-"))
+        # removed with the store, or at the latest when the (worker) process exits
+        self._cleanup = weakref.finalize(self, shutil.rmtree, self._tmp, ignore_errors=True)
 
     def get(self, oid: int) -> Loaded:
         if not 0 <= oid < len(self.objects):
@@ -193,7 +196,7 @@ class ObjectStore:
         return len(drop)
 
     def close(self):
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self._cleanup()
 
 
 def _malloc_trim():

@@ -1,12 +1,11 @@
-"""With CI set, a skipped test fails the run (tests/conftest.py): proved on an inner pytest
-run of a throwaway test directory that uses this suite's conftest."""
+"""Rules of the test suite itself (tests/conftest.py): with CI set a skipped test fails the run
+(proved on inner pytest runs of throwaway test directories that use this suite's conftest),
+and tests never write to the user's caches."""
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 CONFTEST = Path(__file__).with_name("conftest.py")
 
@@ -73,3 +72,19 @@ def test_ci_switched_off_by_zero(tmp_path):
 def test_failing_test_keeps_its_exit_code_in_ci(tmp_path):
     rc, out = _run(tmp_path / "inner", {"bad": "def test_bad():\n    assert 1 == 2\n"}, ci="1")
     assert rc == 1 and "1 failed" in out, out
+
+
+def test_caches_are_private(private_caches):
+    """Every cache points into the session's temporary directory, for this process and the
+    processes it starts: the user's ~/.cache is never written by the tests."""
+    import tempfile
+
+    from latentscape.dataset.encodings import cache_dir
+    tmp = Path(tempfile.gettempdir()).resolve()
+    assert Path.home() == private_caches and private_caches.resolve().is_relative_to(tmp)
+    for var in ("LATENTSCAPE_CACHE", "XDG_CACHE_HOME", "XDG_CONFIG_HOME", "MPLCONFIGDIR"):
+        assert Path(os.environ[var]).resolve().is_relative_to(private_caches.resolve()), var
+    assert cache_dir().resolve().is_relative_to(private_caches.resolve())
+    code = "import os, pathlib; print(pathlib.Path.home(), os.environ['LATENTSCAPE_CACHE'])"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.split()
+    assert out == [str(private_caches), os.environ["LATENTSCAPE_CACHE"]]

@@ -5,11 +5,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import h5py
 import numpy as np
 import pytest
+from support import wait_for_shards as _wait_for_shards
 
 import importlib.util
 
@@ -156,20 +156,6 @@ def _start_cli(root):
            "--library", "placeholder"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)
-
-
-def _wait_for_shards(root, k, proc, timeout=300):
-    """Until the manifest lists k shards (a state, polled); the timeout only guards a hang."""
-    t0 = time.monotonic()
-    while time.monotonic() - t0 < timeout:
-        try:
-            if len(json.loads((root / "dataset.json").read_text())["shards"]) >= k:
-                return
-        except (OSError, ValueError):  # not there yet, or being replaced
-            pass
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.02)
-    raise AssertionError("timed out waiting for shards")
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,8 @@ user asset / HDRI folders cannot lead outside themselves. Special files are made
 never used."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import socket
 import stat
 import subprocess
@@ -18,6 +16,7 @@ import warnings
 
 import h5py
 import pytest
+from support import no_hang
 
 from conftest import write_synthetic_dataset
 from latentscape.assets.backgrounds import folder_backgrounds
@@ -31,17 +30,6 @@ from latentscape.outpaths import IMAGE_SUFFIXES, check_output_dir, check_output_
 import model_fixtures as M
 
 
-@contextlib.contextmanager
-def no_hang(seconds=20):
-    def boom(*_):
-        raise TimeoutError(f"blocked for more than {seconds} s")
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def chardev(path):

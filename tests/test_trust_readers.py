@@ -4,11 +4,9 @@ never serve a wrong label (gaps, overlaps, swapped or foreign shard files are re
 Real HDF5 datasets from the synthetic fixture (no Blender)."""
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import stat
 import subprocess
 import sys
@@ -17,6 +15,7 @@ import time
 import h5py
 import numpy as np
 import pytest
+from support import no_hang
 
 from conftest import write_synthetic_dataset
 from latentscape.cli import main
@@ -33,18 +32,6 @@ torch = pytest.importorskip("torch")
 from latentscape import LatentDataset, LatentIterableDataset  # noqa: E402
 
 
-@contextlib.contextmanager
-def no_hang(seconds=20):
-    """Fail (instead of hanging the suite) if the body blocks, e.g. on opening a FIFO."""
-    def boom(*_):
-        raise TimeoutError(f"blocked for more than {seconds} s")
-    old = signal.signal(signal.SIGALRM, boom)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def edit_manifest(root, fn):

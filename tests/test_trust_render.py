@@ -9,6 +9,7 @@ import time
 
 import numpy as np
 import pytest
+from support import wait_for_shards as _wait_for_shards
 
 from latentscape.dataset.reader import DatasetReader
 from latentscape.dataset.verify import verify
@@ -173,19 +174,6 @@ def test_a_sigkilled_writer_is_taken_over_after_its_lease(reference, tmp_path):
     assert sorted(os.listdir(root)) == ["dataset.json", "shards"]
     assert not [x for x in os.listdir(root / "shards") if x.startswith(".")]
     assert_same_dataset(root, reference)
-
-
-def _wait_for_shards(root, k, proc, timeout=180):
-    t0 = time.time()
-    while time.time() - t0 < timeout:
-        try:
-            if len(json.loads((root / "dataset.json").read_text())["shards"]) >= k:
-                return
-        except (OSError, ValueError):
-            pass
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for shards")
 
 
 def test_ctrl_c_stops_a_million_image_run_within_seconds(tmp_path):

@@ -178,6 +178,23 @@ def _disk_full(e: BaseException | str) -> bool:
     return "No space left on device" in str(e) or "errno = 28" in str(e)
 
 
+def _start_quiet_resource_tracker():
+    """Start multiprocessing's resource tracker with stderr on /dev/null.
+
+    When a run is interrupted while workers start, the tracker (a process of its own)
+    finds semaphores of killed workers at exit and warns about each; the run's own
+    one-line message says all the user needs."""
+    from multiprocessing import resource_tracker
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        resource_tracker.ensure_running()
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 @dataclass
 class _Held:
     task: ShardTask
@@ -189,6 +206,7 @@ class _Run:
     """One execution: claims, a short task queue, worker processes, the progress bar, signals."""
 
     def __init__(self, resolved, root, manifest, plan, progress, summary):
+        _start_quiet_resource_tracker()
         self.ctx = mp.get_context("spawn")
         self.tasks_q, self.results = self.ctx.Queue(), self.ctx.Queue()
         self.stop = self.ctx.Event()

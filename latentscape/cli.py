@@ -251,6 +251,127 @@ def export_webdataset_cmd(root, out, image_format, shard_size, quality, overwrit
     click.echo(f"wrote {len(paths)} tar file(s) to {out}")
 
 
+_TRAIN_RESUME_FLAGS = ("steps", "num_workers", "quiet")
+_TRAIN_KEYS = {"targets": "targets", "arch": "arch", "steps": "steps", "batch_size": "batch_size", "lr": "lr",
+               "weight_decay": "weight_decay", "schedule": "schedule", "input_size": "input_size",
+               "rotation": "rotation", "target_weights": "target_weights", "split": "split", "seed": "seed",
+               "device": "device", "amp": "amp", "compile_": "compile", "sync_bn": "sync_bn",
+               "accumulate": "accumulate", "eval_every": "eval_every", "num_workers": "num_workers",
+               "pretrained": "pretrained"}
+
+
+@cli.command("train")
+@click.argument("data", required=False, type=click.Path())
+@click.option("--targets", help="Latents or groups to estimate, comma-separated (e.g. position,pose,category).")
+@click.option("--arch", help="torchvision classification model (default resnet18), or tinycnn.")
+@click.option("--steps", type=int, help="Optimiser steps (default 20000); with --resume, a new budget.")
+@click.option("--batch-size", type=int, help="Global batch size (default 64).")
+@click.option("--lr", type=float, help="Adam learning rate (default 1e-3).")
+@click.option("--weight-decay", type=float, help="Adam weight decay (default 0).")
+@click.option("--schedule", help="Learning-rate schedule: none (default), cosine, step.")
+@click.option("--input-size", type=int, help="Resize images to NxN on the device (default: the dataset's).")
+@click.option("--rotation", help="Pose encoding: sincos (default), 6d, quat.")
+@click.option("--weights", "target_weights", help="Loss weights, e.g. position=2,category=1 (default 1 each).")
+@click.option("--split", help="'default' (80/10/10), a split recorded in DATA, or a split definition YAML file.")
+@click.option("--seed", type=int, help="Seed of the initial weights and the data order (default 0).")
+@click.option("--device", help="auto (default), cpu, cuda, cuda:N.")
+@click.option("--amp/--no-amp", default=None, help="Mixed precision on CUDA (default on).")
+@click.option("--compile", "compile_", is_flag=True, help="torch.compile the model.")
+@click.option("--sync-bn", is_flag=True, help="SyncBatchNorm across torchrun ranks (CUDA only).")
+@click.option("--accumulate", type=int, help="Micro-batches per step and rank (default 1).")
+@click.option("--eval-every", type=int, help="Steps between evaluations and checkpoints (default 1000).")
+@click.option("--num-workers", type=int, help="DataLoader workers (default 2).")
+@click.option("--pretrained", type=click.Path(dir_okay=False),
+              help="Local file of ImageNet weights for --arch (never downloaded; see docs/training.md).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="Options from a YAML file (e.g. a run's config.yaml); flags override it.")
+@click.option("--out", type=click.Path(), help="Run directory.")
+@click.option("--resume", type=click.Path(), metavar="RUN",
+              help="Continue RUN exactly (its config; --steps may extend it).")
+@click.option("--overwrite", is_flag=True, help="Replace the run files in --out when they belong to another run.")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_cmd(data, config_file, out, resume, overwrite, quiet, **opts):
+    """Train a network to estimate latents from DATA's images into the run directory --out.
+
+    Rerunning the same command (or --resume RUN) continues a run from its checkpoint.
+    Under torchrun every rank trains on its slice of each batch (DistributedDataParallel).
+    """
+    from click.core import ParameterSource
+    from latentscape.train import TrainConfig, train
+    ctx = click.get_current_context()
+    given = [k for k in _TRAIN_KEYS if ctx.get_parameter_source(k) == ParameterSource.COMMANDLINE]
+    if resume is not None:
+        extra = [f"--{k.rstrip('_').replace('_', '-')}" for k in given if k not in _TRAIN_RESUME_FLAGS]
+        extra += ["DATA"] * (data is not None) + ["--out"] * (out is not None)
+        extra += ["--config"] * (config_file is not None) + ["--overwrite"] * overwrite
+        if extra:
+            raise click.UsageError(f"--resume RUN continues RUN with its own config; drop {', '.join(extra)} "
+                                   f"(only --steps and --num-workers may change)")
+        result = train(resume=resume, steps=opts["steps"], num_workers=opts["num_workers"], progress=not quiet)
+    else:
+        from latentscape.train.config import read_yaml
+        d = {k: v for k, v in read_yaml(config_file).items() if k != "run"} if config_file else {}
+        d.update({_TRAIN_KEYS[k]: opts[k] for k in given})
+        if "target_weights" in given:
+            d["target_weights"] = _parse_weights(opts["target_weights"])
+        if data is not None:
+            d["data"] = data
+        if "data" not in d:
+            raise click.UsageError("missing the dataset: latentscape train DATA --targets ... --out RUN "
+                                   "(or --resume RUN)")
+        if "targets" not in d:
+            raise click.UsageError("missing option '--targets' (e.g. --targets position,pose,category)")
+        if out is None:
+            raise click.UsageError("missing option '--out' (the run directory), or use --resume RUN")
+        result = train(TrainConfig.from_dict(d, where="options"), out, overwrite=overwrite, progress=not quiet)
+    import os
+    if os.environ.get("RANK", "0") == "0":
+        m = result.metrics
+        shown = ", ".join(f"{k} {float(v):.3f}" for k, v in m.items() if k.endswith((".r2", ".acc", "mae_deg")))
+        click.echo(f"trained {result.step} steps into {result.run}" + (f"; val: {shown}" if shown else ""))
+
+
+def _parse_weights(text: str) -> dict:
+    from latentscape.errors import TrainError
+    out = {}
+    for item in (text or "").split(","):
+        name, eq, value = item.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            eq = ""
+        if not eq or not name.strip():
+            raise TrainError(f"--weights takes TARGET=WEIGHT pairs separated by commas (e.g. position=2,category=1), "
+                             f"got {text!r}")
+    return out
+
+
+@cli.command("evaluate")
+@click.argument("run", type=click.Path())
+@click.option("--data", type=click.Path(), help="Dataset to evaluate on (default: the run's own).")
+@click.option("--split", help="all, train, val, test (parts of the run's split), or NAME/PART recorded in --data. "
+                              "Default: test of the run's own dataset, all images of another.")
+@click.option("--name", help="Writes RUN/eval-NAME.json (default: <data dir>-<split>).")
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda, cuda:N.")
+@click.option("--batch-size", type=int, help="Default: the run's batch size.")
+@click.option("--num-workers", type=int, default=0, show_default=True)
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def evaluate_cmd(run, data, split, name, device, batch_size, num_workers, quiet):
+    """Metrics of a training run's checkpoint on a dataset (natural units), saved in RUN."""
+    from latentscape.train import evaluate
+    from latentscape.train.config import DEVICES
+    from latentscape.train.evaluation import format_table
+    from latentscape.errors import TrainError
+    if not (device in DEVICES or (device.startswith("cuda:") and device[5:].isdigit())):
+        raise TrainError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    if num_workers < 0:
+        raise TrainError(f"--num-workers must be >= 0, got {num_workers}")
+    result = evaluate(run, data=data, split=split, name=name, device=device, batch_size=batch_size,
+                      num_workers=num_workers, progress=not quiet)
+    click.echo(format_table(result))
+    click.echo(f"wrote {result['path']}")
+
+
 def main(argv=None):
     """Entry point: run the CLI, turning library errors into one clear line."""
     try:

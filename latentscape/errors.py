@@ -56,3 +56,8 @@ class OutputPathError(LatentscapeError):
 
 class IncompleteDatasetError(FormatError):
     """A dataset's shards do not cover 0..n-1 yet (an interrupted render): readers refuse it."""
+
+
+class TrainError(LatentscapeError):
+    """A training or evaluation run cannot start or continue: a bad option, a target the dataset
+    does not vary, an unknown architecture, a run directory or dataset that does not match."""

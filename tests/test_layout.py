@@ -56,7 +56,7 @@ def module_files(pkg_dir: Path) -> dict[str, Path]:
 def import_graph(pkg_dir: Path) -> tuple[list[Edge], list[Edge]]:
     """(edges between the package's modules, edges to outside packages) of every import statement.
 
-    `from a.b import c` imports module a.b.c if it exists, else the name c of module a.b;
+    `from a.b import c` imports module a.b (running its __init__) and module a.b.c if it exists;
     relative imports are resolved against the importing module. A file that does not parse
     fails the test that reads the graph."""
     files = module_files(pkg_dir)
@@ -80,7 +80,8 @@ def import_graph(pkg_dir: Path) -> tuple[list[Edge], list[Edge]]:
                     src = ".".join(base + ([node.module] if node.module else []))
                 else:
                     src = node.module or ""
-                targets = [f"{src}.{a.name}" if f"{src}.{a.name}" in files else src for a in node.names]
+                # like the project's canonical checker: `from pkg import sub` also imports pkg itself
+                targets = [src] + [f"{src}.{a.name}" for a in node.names if f"{src}.{a.name}" in files]
             else:
                 continue
             where = f"{path.relative_to(Path(pkg_dir).parent)}:{node.lineno}"
@@ -256,7 +257,7 @@ CLEAN = {
     "assets/library.py": "import numpy\n",
     "pipeline/local.py": "from ..renderer import worker\nfrom latentscape.dataset.writer import W\n",
     "renderer/worker.py": "from latentscape.dataset import writer\n",
-    "renderer/blender/stage.py": "import bpy\nfrom latentscape import blender_scenes\n",
+    "renderer/blender/stage.py": "import bpy\nimport latentscape.blender_scenes as blender_scenes\n",
     "blender_scenes/studio.py": "import bpy\n",
     "dataset/writer.py": "from latentscape.errors import E\nW = 1\n",
     "dataset/torch.py": "import torch\nfrom . import writer\n",
@@ -279,11 +280,12 @@ def test_checker_finds_each_kind_of_violation(tmp_path):
     files["assets/library.py"] += "from latentscape import cli\n"
     internal, external = import_graph(_tree(tmp_path, files))
     bad = upward_imports(internal)
-    assert [b.split(" (")[0] for b in bad] == [
-        "assets.library -> cli", "dataset.reader -> renderer.worker", "errors -> dataset.writer",
+    assert [b.split(" (")[0] for b in bad] == [  # `from pkg import sub` imports pkg (its __init__) too
+        "assets.library -> cli", "assets.library -> latentscape", "dataset.reader -> renderer",
+        "dataset.reader -> renderer.worker", "errors -> dataset", "errors -> dataset.writer",
         "latents.space -> config"], bad
-    assert "latentscape/latents/space.py:5" in bad[3] and "config is above latents" in bad[3]
-    assert "bottom helper" in bad[2] and "application layer" in bad[0]
+    assert "latentscape/latents/space.py:5" in bad[6] and "config is above latents" in bad[6]
+    assert "bottom helper" in bad[5] and "application layer" in bad[0] and "application layer" in bad[1]
     found = cycles(internal)  # config -> latents.space -> config; errors <-> outpaths; and through dataset.writer
     assert ["latentscape.config", "latentscape.latents.space"] in found
     assert any({"latentscape.errors", "latentscape.outpaths"} <= set(c) for c in found)

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from latentscape.errors import TrainError
-from latentscape.train import distributed as D
+import latentscape.train.distributed as D
 from latentscape.train.checkpoint import load_checkpoint, rng_states, save_checkpoint, set_rng_states
 from latentscape.train.config import TrainConfig
 from latentscape.train.data import (check_parts, check_targets_vary, dataset_identity, eval_loader, open_part,

@@ -25,7 +25,7 @@ import bpy
 import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 
-from latentscape import blender_scenes
+import latentscape.blender_scenes as blender_scenes
 from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
 
 from .devices import apply_device, select_device

@@ -19,7 +19,8 @@ def run(args, capsys):
 
 
 def test_help_on_every_command(capsys):
-    for cmd in ([], ["latents"], ["info"], ["verify"], ["config"], ["render"], ["preview"]):
+    for cmd in ([], ["latents"], ["info"], ["verify"], ["config"], ["render"], ["preview"], ["train"],
+                ["evaluate"], ["split"], ["split", "save"], ["assets"], ["export", "webdataset"]):
         code, out, _ = run(cmd + ["--help"], capsys)
         assert code == 0 and "Usage" in out
 

@@ -13,15 +13,20 @@ def owner_tag() -> str:
 
 
 def write_atomic(path: str | Path, text: str):
-    """Replace `path` with `text` through a temporary file named for this writer and a
-    rename: a reader sees the old or the new content, never half; a failed write
-    (disk full) leaves no temporary file behind."""
+    """Replace `path` with `text` atomically (see `replace_atomically`)."""
+    replace_atomically(path, lambda fh: fh.write(text.encode()))
+
+
+def replace_atomically(path: str | Path, write):
+    """Replace `path` with what `write(binary file)` writes, through a temporary file named for
+    this writer and a rename: a reader sees the old or the new content, never half; a failed
+    write (disk full) leaves no temporary file behind."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{owner_tag()}.tmp")
     tmp.unlink(missing_ok=True)  # our own leftover, or something planted: never written through
     try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "w") as fh:
-            fh.write(text)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as fh:
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)

@@ -10,7 +10,6 @@ last evaluation), heads (heads.Head.to_dict per target), config (TrainConfig.to_
 """
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import numpy as np
 import torch
 
 from latentscape.errors import TrainError
-from latentscape.files import owner_tag
+from latentscape.files import replace_atomically
 
 FORMAT = "latentscape-checkpoint"
 VERSION = 1
@@ -48,18 +47,7 @@ def set_rng_states(s: dict) -> None:
 def save_checkpoint(path: Path, state: dict) -> None:
     """Replace `path` with `state` atomically: a reader (or a resume after a kill) sees the
     previous checkpoint or this one, never half of one."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{owner_tag()}.tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        with open(tmp, "xb") as fh:
-            torch.save({"format": FORMAT, "version": VERSION, **state}, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    replace_atomically(path, lambda fh: torch.save({"format": FORMAT, "version": VERSION, **state}, fh))
 
 
 def load_checkpoint(path: Path) -> dict:

@@ -113,6 +113,10 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
                     workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
                     available: dict | None = None, dropped: list | None = None) -> RenderSummary:
     """`render_dataset` for a dataset already resolved (repairs, cluster jobs)."""
+    if getattr(mp.current_process(), "_inheriting", False):
+        # a spawned worker is importing the caller's script, which renders at import time
+        raise RenderError("render was called while a worker process imported your script; put the call "
+                          "under `if __name__ == \"__main__\":` (multiprocessing spawns workers)")
     root = Path(root)
     spec = resolved.spec
     resolved.sampler.sample(0)  # surface sampling errors before starting Blender

@@ -85,6 +85,8 @@ def plot_curves(csv_path: Path, png_path: Path) -> Path | None:
         ax.set_ylabel(ylabel)
         if title == "loss":
             ax.set_yscale("log")
+        elif ylabel == "score":  # an R² far below 0 (an unstable evaluation) would flatten the range that matters
+            ax.set_ylim(max(ax.get_ylim()[0], -0.5), 1.05)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()

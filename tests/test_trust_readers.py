@@ -185,9 +185,12 @@ def test_fifo_and_device_shards_are_refused_without_opening(dataset, tmp_path, c
                    for p in problems)
         with pytest.raises(FormatError, match="FIFO"):
             describe(dataset)
-        for make in (LatentDataset, LatentIterableDataset, lambda r: DatasetReader(r).image(12)):
+        # refused at construction or, where construction reads no shard (a cached split), at the
+        # first item served from the FIFO's shard (indices 10..19): never opened either way
+        for use in (lambda r: LatentDataset(r)[12], lambda r: list(LatentIterableDataset(r, shuffle=False)),
+                    lambda r: DatasetReader(r).image(12)):
             with pytest.raises(FormatError, match="FIFO"):
-                make(dataset)
+                use(dataset)
         code, _, err = cli(["info", str(dataset)], capsys)
         assert_one_line_error(code, err)
         assert "FIFO" in err

@@ -3,8 +3,8 @@
 `resolve(spec)` picks the concrete asset sources ("default" becomes e.g.
 procedural + furniture), builds the object table (with content hashes), the
 background table and every distribution. The description's hash is the dataset's
-identity. Workers, cluster jobs and repairs receive the description
-(`ResolvedDataset.to_payload()` / `from_payload()`) and never resolve again: what
+identity. Repairs rebuild it from the manifest (`ResolvedDataset.from_dict`); workers
+receive its typed tables (`renderer.worker.WorkerConfig`); neither resolves again: what
 they cannot load exactly is an error, never a substitute.
 """
 from __future__ import annotations
@@ -81,27 +81,17 @@ class ResolvedDataset:
                           "objects": [o.name for o in self.library.objects],
                           "backgrounds": [b.name for b in self.backgrounds]})
 
-    # ---- transport ---------------------------------------------------------
-    def to_payload(self) -> dict:
-        """The identity document plus where this machine keeps the background files."""
-        return {"resolved": self.to_dict(), "background_paths": [b.path for b in self.backgrounds]}
-
     @staticmethod
-    def from_payload(payload: dict) -> "ResolvedDataset":
-        """Rebuild from `to_payload()` without looking anything up (workers, cluster jobs)."""
-        d = payload["resolved"]
-        return ResolvedDataset.from_dict(d, payload.get("background_paths"))
-
-    @staticmethod
-    def from_dict(d: dict, background_paths: list | None = None) -> "ResolvedDataset":
-        """Rebuild from `to_dict()`; HDRI paths come from `background_paths` or this installation."""
+    def from_dict(d: dict) -> "ResolvedDataset":
+        """Rebuild from `to_dict()` (a manifest's `resolved`) without resolving anything again;
+        HDRI files are found by name on this machine."""
         if d.get("identity_version") != IDENTITY_VERSION:
             raise DatasetMismatchError(f"resolved description has identity version {d.get('identity_version')!r}; "
                                        f"this latentscape reads {IDENTITY_VERSION}")
         spec = DatasetSpec.from_dict(d["spec"], where="resolved spec")
         objects = tuple(ObjectInfo(id=i, **_object_fields(r)) for i, r in enumerate(d["objects"]))
         library = AssetLibrary(name=spec.library, objects=objects, skipped=tuple(d.get("skipped", ())))
-        paths = background_paths or _local_background_paths(spec, d["backgrounds"])
+        paths = _local_background_paths(spec, d["backgrounds"])
         backgrounds = tuple(_background(r, p) for r, p in zip(d["backgrounds"], paths))
         dists = tuple((k, Dist.from_dict(v, f"resolved distributions.{k}")) for k, v in d["distributions"].items())
         return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, d.get("scene", SCENE))
@@ -121,11 +111,6 @@ def asset_library(library: str = "default", folders=(), licence: str = "any", sk
     """The asset library, with user model files checked in a Blender child process."""
     from latentscape.renderer.asset_probe import probe_models
     return build_library(library, tuple(folders), licence, skip_bad, probe=probe_models)
-
-
-def sampler_for(spec: DatasetSpec) -> LatentSampler:
-    """The latent sampler of a spec (resolving it)."""
-    return resolve(spec).sampler
 
 
 def check_identity(root_manifest: dict, resolved: ResolvedDataset, root) -> None:

@@ -184,10 +184,3 @@ def held(path: Path, ttl: float, timeout: float | None = None,
 def _who(path: Path) -> str:
     d = _read(path) or {}
     return f"{d.get('host', '?')} pid {d.get('pid', '?')}"
-
-
-def describe_holder(path: Path) -> str:
-    """'host pid N until HH:MM:SS' of the lease at `path` (for waiting messages)."""
-    d = _read(path) or {}
-    until = time.strftime("%H:%M:%S", time.localtime(d["expires"])) if isinstance(d.get("expires"), (int, float)) else "?"
-    return f"{d.get('host', '?')} pid {d.get('pid', '?')} until {until}"

@@ -120,10 +120,7 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
     root = Path(root)
     spec = resolved.spec
     resolved.sampler.sample(0)  # surface sampling errors before starting Blender
-    missing = missing_assets(resolved)
-    if missing:
-        raise DatasetMismatchError(f"{len(missing)} asset file(s) of this dataset are missing here "
-                                   f"({missing[0]}); install the asset sources it was resolved with")
+    _require_assets(resolved, "")
     if available is None and device != "cpu":
         from latentscape.renderer.probe import probe_devices
         available = probe_devices()
@@ -154,9 +151,7 @@ def repair_dataset(root: str | Path, device: str = "auto", workers: int | None =
     if resolved.identity() != m["spec_hash"]:
         raise DatasetMismatchError(f"cannot repair {root} exactly: its manifest's description hashes to "
                                    f"{resolved.identity()}, not its identity {m['spec_hash']}")
-    if missing := missing_assets(resolved):
-        raise DatasetMismatchError(f"cannot repair {root} exactly: {len(missing)} of its assets are not available "
-                                   f"here ({missing[0]}); install the asset sources it was made with")
+    _require_assets(resolved, f"cannot repair {root} exactly: ")  # before the (long) verify
     problems, _ = verify(root, progress=_bar_factory(progress))
     bad = {}
     for p in problems:
@@ -167,6 +162,13 @@ def repair_dataset(root: str | Path, device: str = "auto", workers: int | None =
         drop_shards(root, dropped)
     return render_resolved(resolved, root, device=device, workers=workers, workers_per_device=workers_per_device,
                            progress=progress, available=available, dropped=dropped)
+
+
+def _require_assets(resolved: ResolvedDataset, context: str):
+    """Refuse, naming the first, when asset files of the description are missing here."""
+    if missing := missing_assets(resolved):
+        raise DatasetMismatchError(f"{context}{len(missing)} asset file(s) of this dataset are missing here "
+                                   f"({missing[0]}); install the asset sources it was made with")
 
 
 def _bar_factory(progress: bool):

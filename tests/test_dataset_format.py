@@ -182,3 +182,16 @@ def test_orphan_whole_shard_is_adopted_and_foreign_tmp_kept(tmp_path, small_spec
     assert len(m2["shards"]) == 3
     assert foreign.exists()  # a writer deletes only its own temporary files (or those of a lease it took over)
     assert verify(root)[0] == []
+
+
+def test_a_shard_rewritten_after_the_check_is_not_dropped(dataset):
+    """drop_shards takes out only the entry that was checked: if another writer listed a new
+    version of the shard meanwhile (other sha256), that one stays, and so does its file."""
+    from latentscape.pipeline.root import Dropped, drop_shards
+    from latentscape.dataset.manifest import load_manifest
+    rec = load_manifest(dataset)["shards"][1]
+    m = drop_shards(dataset, [Dropped(rec["file"], "missing", "0" * 64)])
+    assert rec in m["shards"] and (dataset / rec["file"]).is_file()
+    m = drop_shards(dataset, [Dropped(rec["file"], "missing", rec["sha256"])])
+    assert rec not in m["shards"] and not (dataset / rec["file"]).exists()
+    assert load_manifest(dataset)["shards"] == m["shards"]

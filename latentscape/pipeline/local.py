@@ -157,7 +157,8 @@ def repair_dataset(root: str | Path, device: str = "auto", workers: int | None =
     for p in problems:
         if p.where != "dataset":
             bad.setdefault(p.where, p.what)
-    dropped = [Dropped(f, why.split(" (expected")[0]) for f, why in bad.items()]
+    listed = {rec["file"]: rec.get("sha256") for rec in m["shards"]}
+    dropped = [Dropped(f, why.split(" (expected")[0], listed.get(f)) for f, why in bad.items()]
     with manifest_lock(root):
         drop_shards(root, dropped)
     return render_resolved(resolved, root, device=device, workers=workers, workers_per_device=workers_per_device,

@@ -30,6 +30,7 @@ class Dropped:
 
     file: str
     why: str
+    sha256: str | None = None  # the entry that was checked (None: whatever is listed)
 
     def __str__(self):
         return f"{self.file} ({self.why})"
@@ -111,7 +112,7 @@ def check_listed(root: Path, manifest: dict) -> list[Dropped]:
     for rec in manifest["shards"]:
         why = _entry_problem(root, rec, spec, manifest["spec_hash"], seen)
         if why:
-            bad.append(Dropped(str(rec.get("file")), why))
+            bad.append(Dropped(str(rec.get("file")), why, rec.get("sha256")))
     return bad
 
 
@@ -154,10 +155,12 @@ def drop_shards(root: Path, bad: list[Dropped]) -> dict:
     m = load_manifest(root)
     if not bad:
         return m
-    names = {d.file for d in bad}
+    checked = {d.file: d.sha256 for d in bad}
     keep, gone = [], []
     for rec in m["shards"]:
-        (gone if rec.get("file") in names else keep).append(rec)
+        f = rec.get("file")
+        same = f in checked and checked[f] in (None, rec.get("sha256"))
+        (gone if same else keep).append(rec)
     m["shards"] = keep
     save_manifest(root, m)
     for rec in gone:

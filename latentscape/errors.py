@@ -61,3 +61,8 @@ class IncompleteDatasetError(FormatError):
 class TrainError(LatentscapeError):
     """A training or evaluation run cannot start or continue: a bad option, a target the dataset
     does not vary, an unknown architecture, a run directory or dataset that does not match."""
+
+
+class AnalysisError(LatentscapeError, ValueError):
+    """Analysis input is unusable: mismatched image sets, a latent the dataset holds fixed, NaNs
+    in recordings, too few samples for a statistic; the message names the value and the fix."""

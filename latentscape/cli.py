@@ -372,6 +372,11 @@ def evaluate_cmd(run, data, split, name, device, batch_size, num_workers, quiet)
     click.echo(f"wrote {result['path']}")
 
 
+from latentscape.cli_analyze import analyze  # noqa: E402  (a command group in its own module)
+
+cli.add_command(analyze)
+
+
 def main(argv=None):
     """Entry point: run the CLI, turning library errors into one clear line."""
     try:

@@ -98,7 +98,7 @@ def import_graph(pkg_dir: Path) -> tuple[list[Edge], list[Edge]]:
 # ---- the rules -------------------------------------------------------------------------------
 # A part is a top-level module or subpackage of latentscape; dataset/torch.py (the torch
 # dataset, a consumer above storage) is a part of its own.
-APP = {"cli", "__main__", "specopts", "api", "preview", "latentscape"}  # the application: nothing below imports it
+APP = {"cli", "cli_analyze", "__main__", "specopts", "api", "preview", "latentscape"}  # the application: nothing below imports it
 BOTTOM = {"errors", "outpaths", "version", "files"}  # helpers everyone may import; they import only each other
 _ABOVE_ASSETS = {"config", "resolve", "pipeline", "renderer", "blender_scenes", "dataset", "dataset.torch",
                  "train", "analysis", "publish"}

@@ -163,19 +163,21 @@ def neural_cmd(acts, recordings, data, layers, components, splits, out, seed, ov
 @click.option("--neural", "recordings", type=click.Path(), help="Recordings to predict (optional).")
 @click.option("--width", type=int, default=2048, show_default=True, help="Columns per layer after projection.")
 @click.option("--folds", type=int, default=5, show_default=True)
+@click.option("--components", type=int, default=25, show_default=True, help="PLS components (with --neural).")
+@click.option("--splits", type=int, default=10, show_default=True, help="Neural predictivity splits (with --neural).")
 @click.option("--device", default="auto", show_default=True)
 @click.option("--batch-size", type=int, default=64, show_default=True)
 @click.option("--out", required=True, type=click.Path(), help="Report directory (index.html).")
 @_SEED
 @_OVERWRITE
 @_QUIET
-def report_cmd(run_a, run_b, data, split, layers, latents, recordings, width, folds, device, batch_size, out, seed,
-               overwrite, quiet):
+def report_cmd(run_a, run_b, data, split, layers, latents, recordings, width, folds, components, splits, device,
+               batch_size, out, seed, overwrite, quiet):
     """All analyses of two networks on one page: REPORT/index.html."""
     from latentscape.analysis.report import report
     r = report(run_a, run_b, data, out, layers=_csv(layers), latents=_csv(latents), split=split, neural=recordings,
-               width=width, folds=folds, seed=seed, device=device, batch_size=batch_size, overwrite=overwrite,
-               progress=not quiet)
+               width=width, folds=folds, n_components=components, splits=splits, seed=seed, device=device,
+               batch_size=batch_size, overwrite=overwrite, progress=not quiet)
     click.echo(f"wrote {r['index']} (numbers in {r['out']}/report.json)")
 
 

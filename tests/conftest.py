@@ -32,10 +32,10 @@ def make_resolved(spec: DatasetSpec) -> ResolvedDataset:
     return resolve(spec)
 
 
-def write_synthetic_dataset(root: Path, spec: DatasetSpec, overwrite=False, image_fn=None) -> dict:
+def write_synthetic_dataset(root: Path, spec: DatasetSpec, overwrite=False) -> dict:
     """Shards as the renderer writes them (attributes, latents; masks, depth and
     meta/visible_fraction for the spec's passes), with noise images: image i is
-    default_rng(i).integers(0, 256, (r, r, 3)); or `image_fn(index, latents of the image, r)`."""
+    default_rng(i).integers(0, 256, (r, r, 3))."""
     resolved = make_resolved(spec)
     sampler = resolved.sampler
     m = prepare_root(root, resolved, overwrite=overwrite)
@@ -51,9 +51,7 @@ def write_synthetic_dataset(root: Path, spec: DatasetSpec, overwrite=False, imag
             for i, idx in enumerate(range(task.start, task.stop)):
                 mask, depth = synthetic_passes(idx, r)
                 visible[i] = mask.mean() / 255.0
-                img = (np.random.default_rng(idx).integers(0, 256, (r, r, 3), dtype=np.uint8) if image_fn is None
-                       else image_fn(idx, {k: v[i] for k, v in lat.items()}, r))
-                w.write_image(i, img,
+                w.write_image(i, np.random.default_rng(idx).integers(0, 256, (r, r, 3), dtype=np.uint8),
                               mask=mask if "mask" in passes else None, depth=depth if "depth" in passes else None)
             if passes:
                 w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")

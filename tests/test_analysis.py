@@ -1,9 +1,8 @@
 """Analysis (issue 11): activations, latent factors, decoding, the activation file, the CLI.
 
-Images with known content: a disc whose centre is the image's image_xy latent and whose colour
-is its category (conftest.write_synthetic_dataset with an image function), so a linear read-out
-of position and category from a random network's early layers is a known answer, and pose
-(not drawn) is not decodable.
+Images with known content (test_train.write_learnable): a square at the image's image_xy
+latent in the colour of its category, so a linear read-out of position and category from a
+random network's layers is a known answer, and pose (not drawn) is not decodable.
 """
 from __future__ import annotations
 
@@ -14,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import write_synthetic_dataset
+from test_train import write_learnable  # pixels show image_xy and category, not pose
 from latentscape.analysis import tasks
 from latentscape.analysis.actfile import ActivationFile, common_rows
 from latentscape.analysis.activations import extract, projection
@@ -22,30 +21,15 @@ from latentscape.analysis.decode import decode, folds_for
 from latentscape.analysis.factors import read_factors
 from latentscape.analysis.images import open_images
 from latentscape.analysis.networks import load_network
-from latentscape.config import DatasetSpec
 from latentscape.errors import AnalysisError, OutputPathError
 
 LAYERS = ["features.2", "features.5", "features.9", "fc"]
 
 
-def disc_image(_idx, lat, r):
-    """A disc of radius r/5 at image_xy (u right, v up), coloured by category, on grey."""
-    u, v = lat["image_xy"]
-    cx, cy = (u + 1) / 2 * (r - 1), (1 - v) / 2 * (r - 1)
-    yy, xx = np.mgrid[0:r, 0:r]
-    inside = (xx - cx) ** 2 + (yy - cy) ** 2 <= (r / 5) ** 2
-    colour = np.random.default_rng(int(lat["category"]) + 100).integers(0, 256, 3)
-    img = np.full((r, r, 3), 128, np.uint8)
-    img[inside] = colour
-    return img
-
-
 @pytest.fixture(scope="module")
 def discs(tmp_path_factory):
     root = tmp_path_factory.mktemp("discs") / "data"
-    spec = DatasetSpec(n=300, resolution=24, shard_size=100, seed=3, library="procedural",
-                       vary=("position", "category", "pose"))
-    write_synthetic_dataset(root, spec, image_fn=disc_image)
+    write_learnable(root, n=300, resolution=24, seed=3, vary=("position", "category", "pose"))
     return root
 
 
@@ -214,3 +198,23 @@ def test_files_of_different_image_sets_are_refused(acts, discs, tmp_path):
     a = ActivationFile(acts)
     ra, rb = common_rows(a, a)
     assert np.array_equal(a.index[ra], a.index[rb])
+
+
+# ---- ridge: sklearn's models, one decomposition --------------------------------------------------
+@pytest.mark.parametrize("n, d", [(80, 20), (40, 100)])
+def test_ridge_loo_equals_sklearn_ridgecv_and_ridgeclassifiercv(n, d):
+    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+    from latentscape.analysis.decode import ALPHAS
+    from latentscape.analysis.ridge import fit_ridge_loo
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, d))
+    y = x[:, :3] @ rng.normal(size=(3, 4)) + rng.normal(size=(n, 4)) * [0.1, 1, 3, 10]
+    xt = rng.normal(size=(10, d))
+    ours, theirs = fit_ridge_loo(x, y, ALPHAS), RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(x, y)
+    assert np.array_equal(ours.alpha, theirs.alpha_) and len(set(ours.alpha)) > 1  # per-target choices differ
+    np.testing.assert_allclose(ours.predict(xt), theirs.predict(xt), atol=1e-10)
+    c = (x[:, 0] > 0).astype(int) + 2 * (x[:, 1] > 0.5)
+    ours = fit_ridge_loo(x, np.where(c[:, None] == np.arange(4), 1.0, -1.0), ALPHAS, groups=[0] * 4)
+    theirs = RidgeClassifierCV(alphas=ALPHAS).fit(x, c)
+    assert ours.alpha[0] == theirs.alpha_
+    np.testing.assert_allclose(ours.predict(xt), theirs.decision_function(xt), atol=1e-10)

@@ -1,22 +1,22 @@
 """Linear read-out of latents from a layer (the seed paper's analysis).
 
 For each layer x factor, k-fold cross-validation (repeated with reshuffled folds):
-    continuous  RidgeCV over alphas 1e-4..1e3 on standardised features; Pearson r and R² of
-                the held-out predictions
+    continuous  ridge regression, alpha from 1e-4..1e3 by leave-one-out error within the
+                training folds (sklearn RidgeCV's choice), on standardised features; Pearson r
+                and R² of the held-out predictions
     angle       the same on (sin, cos) of the angle; r and R² are the means over sin and cos
-    categorical RidgeClassifierCV (a linear classifier) over the same alphas; held-out
-                accuracy against chance (the most frequent class of the training folds)
+    categorical a linear one-vs-rest ridge classifier (sklearn RidgeClassifierCV's model and
+                choice of alpha); held-out accuracy against chance (the most frequent class of
+                the training folds)
 
-Every continuous and angle column of a fold is fitted at once (RidgeCV with one alpha per
-column shares one decomposition of the features), so a layer costs one decomposition per fold
-plus one per categorical factor.
+ridge.py fits all of a fold's targets from one decomposition of the features; its predictions
+equal sklearn's RidgeCV / RidgeClassifierCV (tests/test_analysis.py).
 
 `hold_out="objects"` makes folds of whole objects (GroupKFold): a score then says how well the
 latent is read out of objects the decoder never saw.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -75,27 +75,42 @@ def folds_for(n: int, folds: int, repeats: int, seed: int, hold_out: str, object
 
 def decode_layer(x: np.ndarray, factors: list[Factor], splits, layer: str = "") -> list[DecodeScore]:
     """Scores of every factor read out of the features `x` (n, d) over `splits`."""
-    from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+    from latentscape.analysis.ridge import fit_ridge_loo
     _check_features(x, factors, layer)
-    cont = [f for f in factors if not f.discrete]
-    y, cols = _continuous_targets(cont)
+    y, cols, groups = targets(factors)
     per: dict[str, list] = {f.name: [] for f in factors}
     for tr, te in splits:
         xtr, xte = standardise(x[tr], x[te])
-        if cont:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # ill-conditioned solves at the smallest alphas
-                pred = RidgeCV(alphas=ALPHAS, alpha_per_target=True).fit(xtr, y[tr]).predict(xte)
-            for f, c in zip(cont, cols):
-                per[f.name].append(_regression_scores(y[te][:, c], pred[:, c]))
-        for f in factors:
+        pred = fit_ridge_loo(xtr, y[tr], ALPHAS, groups).predict(xte)
+        for f, c in zip(factors, cols):
             if f.discrete:
-                clf = RidgeClassifierCV(alphas=ALPHAS).fit(xtr, f.values[tr])
-                acc = float(np.mean(clf.predict(xte) == f.values[te]))
-                counts = np.bincount(f.values[tr])
-                chance = float(np.mean(f.values[te] == counts.argmax()))
+                acc = float(np.mean(pred[:, c].argmax(1) == f.values[te]))
+                chance = float(np.mean(f.values[te] == np.bincount(f.values[tr]).argmax()))
                 per[f.name].append((acc, None, chance))
+            else:
+                per[f.name].append(_regression_scores(y[te][:, c], pred[:, c]))
     return [_summary(layer, f, per[f.name]) for f in factors]
+
+
+def targets(factors: list[Factor]):
+    """(n, m) target matrix, each factor's columns, and the alpha group of each column: a
+    continuous latent is one column; an angle (sin, cos), each its own alpha; a categorical
+    latent one +-1 column per class sharing one alpha (RidgeClassifierCV's one-vs-rest)."""
+    blocks, cols, groups, k = [], [], [], 0
+    for f in factors:
+        if f.kind == "angle":
+            block = [np.sin(f.values), np.cos(f.values)]
+            groups += [k, k + 1]
+        elif f.discrete:
+            block = list(np.where(f.values[:, None] == np.arange(f.values.max() + 1), 1.0, -1.0).T)
+            groups += [k] * len(block)
+        else:
+            block = [f.values]
+            groups += [k]
+        blocks += block
+        cols.append(list(range(k, k + len(block))))
+        k += len(block)
+    return np.stack(blocks, axis=1), cols, groups
 
 
 def standardise(xtr: np.ndarray, xte: np.ndarray):
@@ -106,22 +121,6 @@ def standardise(xtr: np.ndarray, xte: np.ndarray):
     floor = 0.01 * float(np.median(std)) if np.any(std > 0) else 1.0
     std = np.maximum(std, max(floor, 1e-12))
     return (xtr - mean) / std, (xte - mean) / std
-
-
-def _continuous_targets(cont: list[Factor]):
-    """(n, m) target matrix and each factor's column(s): angles as (sin, cos)."""
-    blocks, cols, k = [], [], 0
-    for f in cont:
-        if f.kind == "angle":
-            blocks += [np.sin(f.values), np.cos(f.values)]
-            cols.append([k, k + 1])
-            k += 2
-        else:
-            blocks.append(f.values)
-            cols.append([k])
-            k += 1
-    y = np.stack(blocks, axis=1) if blocks else None
-    return y, cols
 
 
 def _regression_scores(y: np.ndarray, p: np.ndarray):

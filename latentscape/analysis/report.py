@@ -16,8 +16,8 @@ CKA_KINDS = ("linear", "debiased")
 
 
 def report(run_a, run_b, data, out, *, layers=None, latents=None, split: str | None = None, neural=None,
-           width: int = 2048, folds: int = 5, seed: int = 0, device: str = "auto", batch_size: int = 64,
-           overwrite: bool = False, progress: bool = False) -> dict:
+           width: int = 2048, folds: int = 5, n_components: int = 25, splits: int = 10, seed: int = 0,
+           device: str = "auto", batch_size: int = 64, overwrite: bool = False, progress: bool = False) -> dict:
     """Run every analysis for `run_a` and `run_b` (training runs or architecture names) on the
     images of `data` (optionally one split part); returns report.json's content."""
     o = OutDir(out, ["index.html", "report.json"], overwrite)
@@ -38,7 +38,8 @@ def report(run_a, run_b, data, out, *, layers=None, latents=None, split: str | N
                                       "decode": dec["scores"], "disentanglement": dis["layers"]}
         if neural is not None:
             out_json["neural"][name] = _strip(tasks.neural(acts[name], neural, root / name / "neural", data=data,
-                                                           seed=seed, overwrite=overwrite))
+                                                           n_components=n_components, splits=splits, seed=seed,
+                                                           overwrite=overwrite))
     for kind in CKA_KINDS:
         c = tasks.cka(acts[na], acts[nb], root / f"cka-{kind}", kind=kind, overwrite=overwrite)
         out_json["cka"][kind] = {"layers_a": c["layers_a"], "layers_b": c["layers_b"], "matrix": c["matrix"]}

@@ -19,7 +19,8 @@ import yaml
 
 from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
-from latentscape.latents.space import GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value
+from latentscape.latents.space import (GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value,
+                                      params_for)
 
 PASSES = ("mask", "depth")
 CATEGORY_SAMPLING = ("balanced", "objects")
@@ -152,7 +153,7 @@ class DatasetSpec:
             raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
 
     def active_params(self) -> list[str]:
-        return [p.name for p in PARAMS.values() if p.mode in (None, self.position_mode, self.pose_mode)]
+        return params_for(self.position_mode, self.pose_mode)
 
     # ---- (de)serialisation -------------------------------------------------
     def to_dict(self) -> dict:
@@ -443,7 +444,7 @@ def _param_name(name, active, where):
     if name in PARAMS:
         p = PARAMS[name]
         mode = "position_mode" if p.group == "position" else "pose_mode"
-        raise SpecError(f"{where}: {name!r} is only used with {mode}: {p.mode}; "
+        raise SpecError(f"{where}: {name!r} is only used with {mode}: {p.modes_text()}; "
                         f"active parameters: {', '.join(active)}")
     raise SpecError(f"{where}: unknown latent {_show(name)}; valid: {', '.join(active)}")
 

@@ -21,7 +21,7 @@ from latentscape.config import DatasetSpec, spec_hash
 from latentscape.errors import DatasetMismatchError, SpecError
 from latentscape.latents.distributions import Dist, fixed
 from latentscape.latents.sampling import DrawRules, LatentSampler
-from latentscape.latents.space import PARAMS, varying_groups
+from latentscape.latents.space import PARAMS, default_dist, varying_groups
 
 IDENTITY_VERSION = 2  # 1: names only (latentscape 0.1); 2: concrete sources and content hashes
 SCENE = "studio"
@@ -162,7 +162,7 @@ def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, n_backgrounds: int) -> 
         if name in fixes:
             out[name] = fixed(fixes[name])
         elif p.group in spec.vary:
-            out[name] = overrides.get(name, p.default)
+            out[name] = overrides.get(name, default_dist(name, spec.pose_mode))
         else:
             out[name] = fixed(p.canonical)
     _resolve_indices(out, spec, lib, n_backgrounds, fixes)

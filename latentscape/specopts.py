@@ -21,7 +21,9 @@ SPEC_OPTIONS = [
     click.option("--fix", "fix", multiple=True, help="Hold a latent at a value: NAME=VALUE (repeatable)."),
     click.option("--dist", "dist", multiple=True, help="Distribution: NAME=uniform:LO:HI, normal:MEAN:STD[:LO:HI], choice:A,B, fixed:V, so3."),
     click.option("--position-mode", type=click.Choice(["image", "box"]), help="Sample position by image coords + distance, or in a 3D box."),
-    click.option("--pose-mode", type=click.Choice(["so3", "euler"]), help="Haar-uniform rotations or per-angle distributions."),
+    click.option("--pose-mode", type=click.Choice(["so3", "euler", "upright", "facing"]),
+                 help="so3: Haar-uniform rotations; euler: per-angle distributions; upright: any yaw, pitch and "
+                      "roll within +-20 deg; facing: each angle within +-45 deg of facing the camera."),
     click.option("--margin", type=float, help="Free border kept around the object's projected box (fraction of the image side)."),
     click.option("--categories", help="Restrict to these categories (comma-separated names)."),
     click.option("--category-sampling", type=click.Choice(["balanced", "objects"]), help="Uniform over categories then objects, or over objects."),

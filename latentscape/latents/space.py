@@ -16,7 +16,8 @@ from latentscape.latents.distributions import Dist, is_finite, show_value as _sh
 
 GROUPS = ("category", "identity", "position", "pose", "scale", "lighting", "background")
 POSITION_MODES = ("image", "box")
-POSE_MODES = ("so3", "euler")
+POSE_MODES = ("so3", "euler", "upright", "facing")
+EULER_MODES = ("euler", "upright", "facing")  # pose modes that draw yaw, pitch, roll
 
 
 @dataclass(frozen=True)
@@ -55,9 +56,18 @@ class Param:
     default: Dist
     unit: str
     doc: str
-    mode: str | None = None  # only used in this position/pose mode
+    mode: str | tuple[str, ...] | None = None  # only used in this position/pose mode (or these)
     valid: Range | None = None  # numeric values allowed (an index range for categorical ones)
     kind: str = "continuous"  # continuous | categorical | rotation
+
+    def active_in(self, position_mode: str, pose_mode: str) -> bool:
+        if self.mode is None:
+            return True
+        modes = self.mode if isinstance(self.mode, tuple) else (self.mode,)
+        return position_mode in modes or pose_mode in modes
+
+    def modes_text(self) -> str:
+        return ", ".join(self.mode) if isinstance(self.mode, tuple) else str(self.mode)
 
 
 def _u(lo, hi):
@@ -90,9 +100,11 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
           valid=IN_FRONT),
     Param("rotation", "pose", (1.0, 0.0, 0.0, 0.0), Dist(kind="so3"), "quat",
           "rotation (w,x,y,z) of the asset frame", "so3", kind="rotation"),
-    Param("yaw", "pose", 0.0, _u(-PI, PI), "rad", "turn about the object's up axis", "euler", valid=ANGLE),
-    Param("pitch", "pose", 0.0, _u(-PI / 2, PI / 2), "rad", "tilt about the object's right axis", "euler", valid=HALF_TURN),
-    Param("roll", "pose", 0.0, _u(-PI, PI), "rad", "roll about the object's front-back axis", "euler", valid=ANGLE),
+    Param("yaw", "pose", 0.0, _u(-PI, PI), "rad", "turn about the object's up axis", EULER_MODES, valid=ANGLE),
+    Param("pitch", "pose", 0.0, _u(-PI / 2, PI / 2), "rad", "tilt about the object's right axis", EULER_MODES,
+          valid=HALF_TURN),
+    Param("roll", "pose", 0.0, _u(-PI, PI), "rad", "roll about the object's front-back axis", EULER_MODES,
+          valid=ANGLE),
     Param("scale", "scale", 1.0, _u(0.7, 1.3), "x", "uniform scale (1 = longest side 1 m)",
           valid=Range(0.0, INF, lo_open=True)),
     Param("light_azimuth", "lighting", -0.6, _u(-PI / 2, PI / 2), "rad", "key light azimuth (0 = from the camera, + = from the right)",
@@ -147,9 +159,24 @@ META = {
 }
 
 
+# Default distributions that depend on the pose mode (others: Param.default).
+# upright: any turn about the up axis, a small tilt and roll (furniture stays on its feet);
+# facing: the seed paper's: around the canonical camera-facing pose, each angle U(-45deg, 45deg).
+TILT, FACING = math.radians(20.0), math.radians(45.0)
+MODE_DEFAULTS: dict[str, dict[str, Dist]] = {
+    "upright": {"pitch": _u(-TILT, TILT), "roll": _u(-TILT, TILT)},
+    "facing": {"yaw": _u(-FACING, FACING), "pitch": _u(-FACING, FACING), "roll": _u(-FACING, FACING)},
+}
+
+
+def default_dist(name: str, pose_mode: str) -> Dist:
+    """The default distribution of parameter `name` in `pose_mode`."""
+    return MODE_DEFAULTS.get(pose_mode, {}).get(name, PARAMS[name].default)
+
+
 def params_for(position_mode: str, pose_mode: str) -> list[str]:
     """Names of the parameters active in these modes, in draw order."""
-    return [p.name for p in PARAMS.values() if p.mode in (None, position_mode, pose_mode)]
+    return [p.name for p in PARAMS.values() if p.active_in(position_mode, pose_mode)]
 
 
 def group_of(name: str) -> str:

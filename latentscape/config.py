@@ -29,13 +29,26 @@ COMPRESSIONS = ("none", "lzf", *_GZIP, "zstd")
 MAX_DEPTH = 4  # levels a spec nests: top -> distributions -> NAME -> values [...]
 
 
+VIEW_TRANSFORMS = ("agx", "standard")
+# New spec fields and the value that reproduces what latentscape did before they existed. An
+# identity document leaves such a field out when it holds that value, so every dataset made
+# before the field existed keeps its identity (and can be resumed and repaired), and a stored
+# document without the field is read back with that value.
+LEGACY_RENDER = {"view_transform": "standard"}
+
+
 @dataclass(frozen=True)
 class RenderSettings:
-    """Cycles settings that change the pixels (and so the spec hash). Validated when built."""
+    """Cycles settings that change the pixels (and so the spec hash). Validated when built.
+
+    view_transform: "agx" (default; Blender's AgX: highlights roll off instead of clipping, so
+    a white object under a strong sun keeps its shading) or "standard" (plain sRGB of the
+    scene-linear radiance, clipped at 1: what datasets made before 0.3 used)."""
 
     samples: int = 16
     denoise: bool = False
     passes: tuple[str, ...] = ()
+    view_transform: str = "agx"
 
     def __post_init__(self):
         if isinstance(self.passes, list):
@@ -51,6 +64,9 @@ class RenderSettings:
         bad = [p for p in self.passes if p not in PASSES]
         if bad:
             raise SpecError(f"{where}unknown pass(es) {bad}; allowed: {', '.join(PASSES)}")
+        if not isinstance(self.view_transform, str) or self.view_transform not in VIEW_TRANSFORMS:
+            raise SpecError(f"{where}unknown render.view_transform {_show(self.view_transform)}; "
+                            f"allowed: {', '.join(VIEW_TRANSFORMS)}")
         return self
 
 
@@ -168,9 +184,25 @@ class DatasetSpec:
             "assets": list(self.assets), "license": self.license, "skip_bad_assets": self.skip_bad_assets,
             "backgrounds": list(self.backgrounds),
             "render": {"samples": self.render.samples, "denoise": self.render.denoise,
-                       "passes": list(self.render.passes)},
+                       "passes": list(self.render.passes), "view_transform": self.render.view_transform},
             "storage": {"compression": self.storage.compression},
         }
+
+    def identity_dict(self) -> dict:
+        """`to_dict()` as the identity document holds it: fields that hold their legacy value
+        (LEGACY_RENDER) are left out, so older datasets keep their identity."""
+        d = self.to_dict()
+        d["render"] = {k: v for k, v in d["render"].items() if LEGACY_RENDER.get(k, object()) != v}
+        return d
+
+    @staticmethod
+    def from_identity_dict(d: dict, where: str = "spec") -> "DatasetSpec":
+        """Inverse of `identity_dict()`: a missing new field takes its legacy value."""
+        if isinstance(d, dict) and isinstance(d.get("render"), dict):
+            d = {**d, "render": {**LEGACY_RENDER, **d["render"]}}
+        elif isinstance(d, dict) and "render" not in d:
+            d = {**d, "render": dict(LEGACY_RENDER)}
+        return DatasetSpec.from_dict(d, where)
 
     @staticmethod
     def from_dict(d: dict, where: str = "spec") -> "DatasetSpec":
@@ -385,8 +417,8 @@ def _convert(kw: dict, where: str) -> None:
         if key in kw:
             kw[key] = _name_list(kw[key], key, split=False)
     if "render" in kw:
-        r = _mapping(kw["render"], "render", "samples, denoise, passes")
-        _no_unknown(r, {"samples", "denoise", "passes"}, f"{where}: render")
+        r = _mapping(kw["render"], "render", "samples, denoise, passes, view_transform")
+        _no_unknown(r, {"samples", "denoise", "passes", "view_transform"}, f"{where}: render")
         if "passes" in r:
             r = {**r, "passes": _name_list(r["passes"], "render.passes", split=True)}
         kw["render"] = RenderSettings(**r)

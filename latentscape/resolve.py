@@ -56,7 +56,7 @@ class ResolvedDataset:
         """The identity document (stored in the manifest and every shard; hashed)."""
         return {
             "identity_version": IDENTITY_VERSION,
-            "spec": self.spec.to_dict(),
+            "spec": self.spec.identity_dict(),
             "sources": list(self.sources),
             "scene": self.scene,
             "distributions": {k: d.to_dict() for k, d in self.distributions},
@@ -75,7 +75,7 @@ class ResolvedDataset:
 
     def legacy_identity(self) -> str:
         """The identity latentscape 0.1 gave this spec (names only), to recognise its roots."""
-        return spec_hash({"spec": self.spec.to_dict(), "schema_version": 1,
+        return spec_hash({"spec": self.spec.identity_dict(), "schema_version": 1,
                           "distributions": {k: d.to_dict() for k, d in self.distributions},
                           "categories": self.library.categories,
                           "objects": [o.name for o in self.library.objects],
@@ -88,7 +88,7 @@ class ResolvedDataset:
         if d.get("identity_version") != IDENTITY_VERSION:
             raise DatasetMismatchError(f"resolved description has identity version {d.get('identity_version')!r}; "
                                        f"this latentscape reads {IDENTITY_VERSION}")
-        spec = DatasetSpec.from_dict(d["spec"], where="resolved spec")
+        spec = DatasetSpec.from_identity_dict(d["spec"], where="resolved spec")
         objects = tuple(ObjectInfo(id=i, **_object_fields(r)) for i, r in enumerate(d["objects"]))
         library = AssetLibrary(name=spec.library, objects=objects, skipped=tuple(d.get("skipped", ())))
         paths = _local_background_paths(spec, d["backgrounds"])

@@ -35,6 +35,8 @@ SPEC_OPTIONS = [
     click.option("--samples", type=int, help="Cycles samples per pixel."),
     click.option("--denoise/--no-denoise", default=None, help="OIDN denoising (fast prefilter)."),
     click.option("--passes", help="Extra passes to store: mask, depth (comma-separated)."),
+    click.option("--view-transform", type=click.Choice(["agx", "standard"]),
+                 help="Colour: agx (default; highlights roll off) or standard (plain sRGB, clips; before 0.3)."),
     click.option("--compression", help="Shard compression: none, lzf, gzip-N, zstd."),
 ]
 
@@ -54,11 +56,11 @@ def spec_options(f):
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "margin", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
-              "samples", "denoise", "passes", "compression"}
+              "samples", "denoise", "passes", "view_transform", "compression"}
 
 
 def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=None, passes=None,
-                    compression=None, **flags) -> DatasetSpec:
+                    view_transform=None, compression=None, **flags) -> DatasetSpec:
     """Start from the YAML file (or defaults) and apply every flag given.
 
     Each --fix and --dist is checked on its own first, so its error names the flag as typed.
@@ -81,10 +83,12 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
         render["denoise"] = denoise
     if passes is not None:
         render["passes"] = [p.strip() for p in passes.split(",") if p.strip()]
+    if view_transform is not None:
+        render["view_transform"] = view_transform
     base["render"] = render
     if compression is not None:
         base["storage"] = {"compression": compression}
-    any_flag = given or fix or dist or {samples, denoise, passes, compression} != {None}
+    any_flag = given or fix or dist or {samples, denoise, passes, view_transform, compression} != {None}
     where = f"{config_path} with flags" if config_path and any_flag else (config_path or "flags")
     return DatasetSpec.from_dict(base, where=where)
 

@@ -252,7 +252,8 @@ def test_user_hdri_folder_adds_backgrounds(tmp_path):
     write_hdr(hdris / "sky.hdr", sky)
     (hdris / "notes.txt").write_text("ignored")
     n0 = len(default_backgrounds())
-    spec = _spec(n=2, shard_size=2, vary=("position",), backgrounds=(str(hdris),), fix=(("background_id", n0 + 1),))
+    spec = _spec(n=2, shard_size=2, vary=("position",), backgrounds=(str(hdris),), fix=(("background_id", n0 + 1),),
+                 render=RenderSettings(samples=2, passes=("mask",), view_transform="standard"))  # plain sRGB
     root = tmp_path / "bg"
     render_dataset(spec, root, device="cpu", progress=False)
     m = json.loads((root / "dataset.json").read_text())
@@ -318,7 +319,7 @@ def test_verify_reports_images_without_object_pixels(tmp_path, capsys):
     assert e.value.code == 0 and "2 image(s) show no object pixel" in out
 
 
-GREY_STUDIO = 188  # background 0: linear 0.5 grey, 188 in sRGB (Standard view transform)
+GREY_STUDIO = 170  # background 0: linear 0.5 grey through AgX, the default view transform (188 with Standard)
 
 
 def _check_cells(cells, captions, min_cover):
@@ -334,6 +335,26 @@ def _check_cells(cells, captions, min_cover):
             assert np.abs(cells[i] - cells[j]).mean() > 1, (i, j)  # not the same image twice
     for t in captions:
         assert (t.max(-1) < 100).sum() >= 10  # dark caption / label text was drawn
+
+
+def test_agx_keeps_a_white_object_under_a_strong_sun_from_clipping(tmp_path):
+    """The default view transform (AgX) rolls highlights off: a cube lit by a strong sun (40 W/m²)
+    has most of its pixels clipped (all channels >= 254) under Standard and none under AgX; the
+    grey studio (linear 0.5) reads 188 under Standard and 170 under AgX."""
+    fix = (("category", "cube"), ("light_intensity", 40.0), ("light_azimuth", 0.0), ("light_elevation", 0.3),
+           ("light_temperature", 6500.0))
+    clipped, grey = {}, {}
+    for vt in ("standard", "agx"):
+        spec = _spec(n=2, shard_size=2, vary=("pose",), fix=fix,
+                     render=RenderSettings(samples=4, passes=("mask",), view_transform=vt))
+        render_dataset(spec, tmp_path / vt, device="cpu", progress=False)
+        imgs, _ = _images(tmp_path / vt)
+        masks = _masks(tmp_path / vt)
+        obj = np.concatenate([img[m == 255] for img, m in zip(imgs, masks)])
+        clipped[vt] = float((obj >= 254).all(-1).mean())
+        grey[vt] = int(np.median(np.concatenate([img[m == 0][:, 0] for img, m in zip(imgs, masks)])))
+    assert clipped["standard"] > 0.3 and clipped["agx"] == 0.0, clipped
+    assert abs(grey["standard"] - 188) <= 2 and abs(grey["agx"] - 170) <= 2, grey
 
 
 def test_preview_and_asset_preview_write_contact_sheets(tmp_path):

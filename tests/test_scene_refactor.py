@@ -24,7 +24,7 @@ def _spec():
     return DatasetSpec(library="placeholder", n=6, shard_size=3, resolution=32, seed=11,
                        vary=("category", "position", "pose", "lighting", "background"),
                        distributions=(("background_id", Dist(kind="choice", values=(0, 3, 5, 6, 9))),),
-                       render=RenderSettings(samples=2, passes=("mask",)))
+                       render=RenderSettings(samples=2, passes=("mask",), view_transform="standard"))
 
 
 def _render(root: Path) -> dict[str, np.ndarray]:

@@ -14,7 +14,7 @@ from latentscape.cli import main
 from latentscape.config import DatasetSpec, RenderSettings, StorageSettings, spec_hash
 from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist
-from latentscape.resolve import resolve
+from latentscape.resolve import ResolvedDataset, resolve
 from latentscape.latents.space import PARAMS, Range, check_dist, check_value
 from latentscape.specopts import spec_options
 
@@ -403,9 +403,17 @@ def test_range_bounds_are_inclusive_or_exclusive_as_declared():
 
 # ---- hash stability ----------------------------------------------------------------------
 def test_valid_spec_keeps_its_hash():
-    r = resolve(DatasetSpec(library="placeholder", n=10))
+    """A spec keeps its identity across versions: with the view transform datasets used before
+    it became a setting (standard), the hashes are those recorded by latentscape 0.1 and 0.2."""
+    from latentscape.config import RenderSettings
+    r = resolve(DatasetSpec(library="placeholder", n=10, render=RenderSettings(view_transform="standard")))
     assert r.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
     assert r.identity() == PLACEHOLDER_N10_IDENTITY
+    assert "view_transform" not in r.to_dict()["spec"]["render"]  # older documents never held it
+    new = resolve(DatasetSpec(library="placeholder", n=10))  # the default: AgX, another dataset
+    assert new.spec.render.view_transform == "agx" and new.identity() != PLACEHOLDER_N10_IDENTITY
+    back = ResolvedDataset.from_dict(r.to_dict())
+    assert back.spec.render.view_transform == "standard" and back.identity() == PLACEHOLDER_N10_IDENTITY
 
 
 # ---- the real command line: one line, non-zero exit, no traceback ----------------------------

@@ -80,6 +80,7 @@ class StageSettings:
     device_slot: int | None  # which GPU of the chosen type (None: all of them)
     threads: int           # CPU render threads, 0 = Blender's choice
     scene: str = "studio"  # scene template (latentscape.blender_scenes.SCENES)
+    view_transform: str = "standard"  # colour management: standard | agx
 
     def __post_init__(self):
         _set(self, "resolution", _index(self.resolution, "resolution"))
@@ -100,6 +101,8 @@ class StageSettings:
         _set(self, "threads", _index(self.threads, "threads"))
         if self.scene not in SCENES:
             raise ValueError(f"unknown scene {self.scene!r}; allowed: {', '.join(SCENES)}")
+        if self.view_transform not in ("standard", "agx"):
+            raise ValueError(f"unknown view transform {self.view_transform!r}; allowed: standard, agx")
 
     @classmethod
     def for_spec(cls, spec, *, device: str, want_mask: bool, want_depth: bool, device_slot: int | None,
@@ -107,7 +110,7 @@ class StageSettings:
         """A DatasetSpec's image size, camera and Cycles settings, with the rest given."""
         return cls(resolution=spec.resolution, fov_deg=spec.fov_deg, samples=spec.render.samples,
                    denoise=spec.render.denoise, want_mask=want_mask, want_depth=want_depth, device=device,
-                   device_slot=device_slot, threads=threads, scene=scene)
+                   device_slot=device_slot, threads=threads, scene=scene, view_transform=spec.render.view_transform)
 
 
 # ---------------------------------------------------------------- assets

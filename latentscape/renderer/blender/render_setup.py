@@ -1,7 +1,8 @@
 """Render settings (Cycles, colour management) and the object-mask compositor.
 
-Output colour: view transform 'Standard', look None, exposure 0, gamma 1, display
-sRGB -> the 8-bit RGB is plain sRGB-encoded scene-linear radiance (clipped). Mask =
+Output colour: view transform 'AgX' (the default: a filmic curve whose highlights roll off
+instead of clipping) or 'Standard' (plain sRGB-encoded scene-linear radiance, clipped: datasets
+made before latentscape 0.3); look None, exposure 0, gamma 1, display sRGB. Mask =
 anti-aliased ID mask of the visible object (0..255), carried in the alpha channel.
 """
 from __future__ import annotations
@@ -43,10 +44,10 @@ def configure_render(scene, settings):
         if "denoising_quality" in c.bl_rna.properties:
             c.denoising_quality = "FAST"
         c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
-    # Colour management: plain sRGB 8-bit output.
+    # Colour management: sRGB 8-bit output through AgX or the plain Standard transform.
     scene.display_settings.display_device = "sRGB"
     vs = scene.view_settings
-    vs.view_transform = "Standard"
+    vs.view_transform = {"agx": "AgX", "standard": "Standard"}[getattr(settings, "view_transform", "standard")]
     vs.look = "None"
     vs.exposure = 0.0
     vs.gamma = 1.0

@@ -69,7 +69,9 @@ def decode_cmd(acts, data, latents, layers, folds, repeats, hold_out, out, seed,
     r = tasks.decode(acts, out, data=data, latents=_csv(latents), layers=_csv(layers), folds=folds, repeats=repeats,
                      hold_out=hold_out, seed=seed, overwrite=overwrite, progress=not quiet)
     for s in r["scores"]:
-        extra = f" (chance {s['chance']:.3f})" if s["chance"] is not None else f" (r {s['r']:.3f})"
+        extra = f" (chance {s['chance']:.3f})" if s["chance"] is not None else f" (r {_num(s['r'])})"
+        if s.get("unseen"):
+            extra += f" ({s['unseen']:.0%} of test images of classes absent from training)"
         click.echo(f"  {s['layer']:<12} {s['latent']:<18} {s['metric']:<8} {s['score']:.3f} ± {s['score_std']:.3f}{extra}")
     click.echo(f"wrote {r['out']}/decode.json, decode.csv, decode.png")
 
@@ -100,12 +102,19 @@ def cka_cmd(acts_a, acts_b, kind, threshold, layers_a, layers_b, permutations, o
 @click.argument("acts_b", type=click.Path())
 @click.option("--layers-a", help="Layers of ACTS_A (default: all).")
 @click.option("--layers-b", help="Layers of ACTS_B (default: all).")
+@click.option("--metric", type=click.Choice(["correlation", "euclidean", "sqeuclidean"]), default="correlation",
+              show_default=True, help="Dissimilarity between two images' activation patterns.")
+@click.option("--method", type=click.Choice(["spearman", "pearson", "kendall"]), default="spearman",
+              show_default=True, help="How two RDMs are compared.")
 @click.option("--out", required=True, type=click.Path(), help="Output directory.")
 @_OVERWRITE
-def rsa_cmd(acts_a, acts_b, layers_a, layers_b, out, overwrite):
-    """Layer x layer RSA (Spearman correlation of correlation-distance RDMs)."""
+def rsa_cmd(acts_a, acts_b, layers_a, layers_b, metric, method, out, overwrite):
+    """Layer x layer RSA (Spearman correlation of correlation-distance RDMs by default)."""
     from latentscape.analysis import tasks
-    r = tasks.rsa(acts_a, acts_b, out, layers_a=_csv(layers_a), layers_b=_csv(layers_b), overwrite=overwrite)
+    r = tasks.rsa(acts_a, acts_b, out, layers_a=_csv(layers_a), layers_b=_csv(layers_b), metric=metric,
+                  method=method, overwrite=overwrite)
+    if r["skipped_layers"]:
+        click.echo(f"  left out (1 feature: no correlation distance): {', '.join(r['skipped_layers'])}")
     _matrix(r["matrix"], r["layers_a"], r["layers_b"], f"RSA over {r['n']} images")
     click.echo(f"wrote {r['out']}/rsa.json, rsa.csv, rsa.png")
 
@@ -147,9 +156,10 @@ def neural_cmd(acts, recordings, data, layers, components, splits, out, seed, ov
                      seed=seed, overwrite=overwrite)
     for layer, v in r["layers"].items():
         ceiled = v.get("median_r_ceiled")
-        click.echo(f"  {layer:<12} median r {v['median_r']:.3f}" + (f"  ceiled {ceiled:.3f}" if ceiled is not None else ""))
-    if r.get("note"):
-        click.echo(f"  note: {r['note']}")
+        click.echo(f"  {layer:<12} median r {_num(v['median_r'])}" + (f"  ceiled {_num(ceiled)}" if ceiled is not None else ""))
+    for key in ("note", "split_note"):
+        if r.get(key):
+            click.echo(f"  note: {r[key]}")
     click.echo(f"best layer: {r['best_layer']}; wrote {r['out']}/neural.json, neural.csv, neural.png")
 
 
@@ -181,9 +191,13 @@ def report_cmd(run_a, run_b, data, split, layers, latents, recordings, width, fo
     click.echo(f"wrote {r['index']} (numbers in {r['out']}/report.json)")
 
 
+def _num(v) -> str:
+    return "n/a" if v is None else f"{v:.3f}"
+
+
 def _matrix(m, rows, cols, title):
     width = max(len(x) for x in rows)
     click.echo(title)
     click.echo(" " * (width + 2) + " ".join(f"{c[:8]:>8}" for c in cols))
     for name, row in zip(rows, m):
-        click.echo(f"  {name:<{width}}" + " ".join(f"{v:8.3f}" for v in row))
+        click.echo(f"  {name:<{width}}" + " ".join(f"{_num(v):>8}" for v in row))

@@ -218,3 +218,56 @@ def test_ridge_loo_equals_sklearn_ridgecv_and_ridgeclassifiercv(n, d):
     theirs = RidgeClassifierCV(alphas=ALPHAS).fit(x, c)
     assert ours.alpha[0] == theirs.alpha_
     np.testing.assert_allclose(ours.predict(xt), theirs.decision_function(xt), atol=1e-10)
+
+
+# ---- hardening (review of issue 11) ---------------------------------------------------------------
+def test_a_layer_that_runs_twice_or_never_is_refused(discs, tmp_path):
+    from torch import nn
+    from latentscape.analysis.networks import Network
+
+    class Twice(nn.Module):  # one ReLU used twice, like torchvision's BasicBlock; `unused` never runs
+        def __init__(self):
+            super().__init__()
+            self.conv, self.relu, self.unused = nn.Conv2d(3, 4, 3), nn.ReLU(), nn.Linear(2, 2)
+            self.pool = nn.AdaptiveAvgPool2d(1)
+
+        def forward(self, x):
+            return self.pool(self.relu(self.conv(self.relu(x))))
+    net = Network(Twice().eval(), None, {"name": "twice"})
+    src = open_images(discs)
+    with pytest.raises(AnalysisError, match="'relu' runs 2 times per forward pass"):
+        extract(net, src.batches(16), src.n, tmp_path / "a.h5", layers=["relu"], device="cpu")
+    with pytest.raises(AnalysisError, match="'unused' does not run in the forward pass"):
+        extract(net, src.batches(16), src.n, tmp_path / "b.h5", layers=["unused"], device="cpu")
+    extract(net, src.batches(16), src.n, tmp_path / "c.h5", layers=["conv", "pool"], device="cpu")
+    assert not (tmp_path / "a.h5").exists() and ActivationFile(tmp_path / "c.h5").layers == ["conv", "pool"]
+
+
+def test_mostly_dead_units_do_not_wreck_the_readout():
+    """More than half the units never vary in training and some fire rarely: the scale floor
+    (1% of the median scale of the live units) keeps the read-out of the informative ones."""
+    from latentscape.analysis.factors import Factor
+    rng = np.random.default_rng(0)
+    n = 400
+    y = rng.normal(size=n)
+    informative = y[:, None] * rng.normal(size=10) + 0.1 * rng.normal(size=(n, 10))
+    sparse = np.where(rng.random((n, 20)) < 0.01, rng.normal(size=(n, 20)) * 50, 0.0)
+    x = np.concatenate([informative, np.zeros((n, 30)), sparse], axis=1)
+    s = decode({"l": x}, [Factor("position.x", "continuous", y)])[0]
+    assert s.score > 0.8, s
+
+
+def test_unseen_classes_under_object_hold_out_are_reported(acts, discs):
+    f = ActivationFile(acts)
+    facs = read_factors(discs, f.index, ["image_xy", "category"])
+    objects = read_factors(discs, f.index, ["object_id"])[0].values
+    s = {x.latent: x for x in decode({"fc": f.features("fc")}, facs, hold_out="objects", objects=objects, folds=3)}
+    # the placeholder library has one object per category: every test class is new to the decoder
+    assert s["category"].unseen == 1.0 and s["category"].score == 0.0
+    assert s["image_xy.u"].unseen is None
+
+
+def test_default_latents_are_every_latent_that_varies(acts, discs):
+    names = [x.name for x in read_factors(discs, ActivationFile(acts).index)]
+    assert {"image_xy.u", "image_xy.v", "distance", "position.x", "pose.yaw", "category"} <= set(names)
+    assert "scale" not in names and "light_azimuth" not in names  # held fixed

@@ -199,3 +199,36 @@ def test_too_few_images_for_debiased_cka_and_a_folder_without_latents(setup, cap
     _one_line_error(*run_cli(["analyze", "activations", base / "pos", "--data", folder, "--layers", "layer9",
                               "--out", tmp_path / "g.h5"], capsys), r"no layer 'layer9'")
     assert not (tmp_path / "c").exists() and not (tmp_path / "d").exists() and not (tmp_path / "g.h5").exists()
+
+
+def test_bad_neural_input_and_a_failed_report_leave_nothing(setup, capsys, tmp_path):
+    base, data = setup
+    acts = ActivationFile(base / "pos.h5")
+    flat = tmp_path / "flat.nc"
+    xr.DataArray(np.ones((len(acts), 3, 2)), dims=("presentation", "neuroid", "repetition"),
+                 coords={"stimulus_id": ("presentation", acts.index)}).to_netcdf(flat, engine="h5netcdf")
+    _one_line_error(*run_cli(["analyze", "neural", base / "pos.h5", "--neural", flat, "--out", tmp_path / "n1"], capsys),
+                    r"every neuroid responds the same")
+    rec = recordings(base, acts, "fc")
+    _one_line_error(*run_cli(["analyze", "neural", base / "pos.h5", "--neural", rec, "--components", "0",
+                              "--out", tmp_path / "n2"], capsys), r"components must be an integer >= 1, got 0")
+    nan = recordings(base, acts, "fc", nan=True)
+    _one_line_error(*run_cli(["analyze", "report", base / "pos", base / "cat", "--data", data, "--neural", nan,
+                              "--device", "cpu", "--out", tmp_path / "rep", "--quiet"], capsys), r"NaN")
+    _one_line_error(*run_cli(["analyze", "report", base / "pos", base / "cat", "--data", data, "--latents", "scale",
+                              "--layers", "fc", "--width", "64", "--device", "cpu", "--out", tmp_path / "rep",
+                              "--quiet"], capsys), r"'scale' is held fixed")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["flat.nc"]  # no output, no temporary folder
+
+
+def test_activations_of_two_different_image_folders_are_not_compared(setup, capsys, tmp_path):
+    base, _ = setup
+    for name, value in (("one", 10), ("two", 200)):
+        (tmp_path / name).mkdir()
+        for i in range(4):
+            Image.fromarray(np.full((16, 16, 3), value + i, np.uint8)).save(tmp_path / name / f"img{i}.png")
+        code, out, err = run_cli(["analyze", "activations", base / "pos", "--data", tmp_path / name, "--layers", "fc",
+                                  "--out", tmp_path / f"{name}.h5", "--quiet"], capsys)
+        assert code == 0, err
+    _one_line_error(*run_cli(["analyze", "cka", tmp_path / "one.h5", tmp_path / "two.h5", "--out", tmp_path / "c"],
+                             capsys), r"different image folders")

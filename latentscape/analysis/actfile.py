@@ -140,6 +140,9 @@ def common_rows(a: ActivationFile, b: ActivationFile) -> tuple[np.ndarray, np.nd
     if sa != sb:
         raise AnalysisError(f"{a.path} and {b.path} come from different datasets (spec {sa} vs {sb}); "
                             f"extract both from the same --data")
+    if sa is None and a.meta.get("data") != b.meta.get("data"):  # image folders: the same folder
+        raise AnalysisError(f"{a.path} and {b.path} come from different image folders ({a.meta.get('data')} vs "
+                            f"{b.meta.get('data')}); extract both from the same --data")
     ia, ib = a.image_ids, b.image_ids
     if len(ia) != len(ib) or set(ia.tolist()) != set(ib.tolist()):
         only_a = sorted(set(ia.tolist()) - set(ib.tolist()))

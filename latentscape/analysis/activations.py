@@ -82,13 +82,32 @@ class _Hooks:
 
     def __init__(self, model: nn.Module, layers: list[str]):
         self.out: dict[str, torch.Tensor] = {}
+        self.calls: dict[str, int] = {name: 0 for name in layers}
         mods = dict(model.named_modules())
         self.handles = [mods[name].register_forward_hook(self._keep(name)) for name in layers]
 
     def _keep(self, name):
         def hook(_module, _inputs, output):
             self.out[name] = _output_tensor(output, name)
+            self.calls[name] += 1
         return hook
+
+    def check_once(self) -> None:
+        """Each layer must run exactly once per forward pass: a module that never runs has no
+        output, one that runs twice (ResNet blocks call the same `relu` twice) an ambiguous one."""
+        for name, k in self.calls.items():
+            if k == 0:
+                raise AnalysisError(f"layer {name!r} does not run in the forward pass (a module used only through "
+                                    f"its weights?); choose another layer")
+            if k > 1:
+                parent = name.rpartition(".")[0]
+                hint = f" such as {parent!r}" if parent else ""
+                raise AnalysisError(f"layer {name!r} runs {k} times per forward pass (one module used twice), so its "
+                                    f"output is ambiguous; choose a module that runs once{hint}")
+
+    def reset(self) -> None:
+        self.out.clear()
+        self.calls = dict.fromkeys(self.calls, 0)
 
     def remove(self):
         for h in self.handles:
@@ -107,6 +126,8 @@ def extract(net: Network, batches, n: int, out, *, layers=None, reduce: str = "p
         raise AnalysisError(f"width must be an integer >= 1, got {width!r}")
     if n < 1:
         raise AnalysisError("no images to analyse")
+    if net.input_size is not None and net.input_size < 8:
+        raise AnalysisError(f"input size must be >= 8 pixels, got {net.input_size}")
     layers = net.check_layers(layers)
     device = torch.device(device)
     model = net.model.to(device).eval()
@@ -117,6 +138,7 @@ def extract(net: Network, batches, n: int, out, *, layers=None, reduce: str = "p
             for x, index in batches:
                 size = net.input_size or x.shape[-1]
                 model(prepare_images(x, device, size))
+                hooks.check_once()
                 if writer is None:
                     reducers = {k: _Reducer(k, tuple(hooks.out[k].shape[1:]), reduce, width, seed, device)
                                 for k in layers}
@@ -125,7 +147,7 @@ def extract(net: Network, batches, n: int, out, *, layers=None, reduce: str = "p
                                               {k: r.shape for k, r in reducers.items()},
                                               {k: r.kind for k, r in reducers.items()}, info, stimulus_ids)
                 writer.write(np.asarray(index, dtype=np.int64), {k: reducers[k](hooks.out[k]) for k in layers})
-                hooks.out.clear()
+                hooks.reset()
                 if progress is not None:
                     progress(len(x))
         if writer is None:

@@ -41,6 +41,7 @@ class DecodeScore:
     r: float | None  # Pearson r (continuous, angle)
     chance: float | None  # categorical: most frequent training class
     folds: int
+    unseen: float | None = None  # categorical: share of test images whose class no training image had
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -75,7 +76,7 @@ def folds_for(n: int, folds: int, repeats: int, seed: int, hold_out: str, object
 
 def decode_layer(x: np.ndarray, factors: list[Factor], splits, layer: str = "") -> list[DecodeScore]:
     """Scores of every factor read out of the features `x` (n, d) over `splits`."""
-    from latentscape.analysis.ridge import fit_ridge_loo
+    from latentscape.analysis.ridge import fit_ridge_loo, standardise
     _check_features(x, factors, layer)
     y, cols, groups = targets(factors)
     per: dict[str, list] = {f.name: [] for f in factors}
@@ -86,7 +87,8 @@ def decode_layer(x: np.ndarray, factors: list[Factor], splits, layer: str = "") 
             if f.discrete:
                 acc = float(np.mean(pred[:, c].argmax(1) == f.values[te]))
                 chance = float(np.mean(f.values[te] == np.bincount(f.values[tr]).argmax()))
-                per[f.name].append((acc, None, chance))
+                unseen = float(np.mean(~np.isin(f.values[te], f.values[tr])))
+                per[f.name].append((acc, None, chance, unseen))
             else:
                 per[f.name].append(_regression_scores(y[te][:, c], pred[:, c]))
     return [_summary(layer, f, per[f.name]) for f in factors]
@@ -113,16 +115,6 @@ def targets(factors: list[Factor]):
     return np.stack(blocks, axis=1), cols, groups
 
 
-def standardise(xtr: np.ndarray, xte: np.ndarray):
-    """Centre and scale by the training rows' statistics. The scale is floored at 1% of the
-    layer's median unit scale: a unit that barely varies in the training folds (a ReLU that
-    almost never fires) would otherwise be multiplied up and wreck the test predictions."""
-    mean, std = xtr.mean(0), xtr.std(0)
-    floor = 0.01 * float(np.median(std)) if np.any(std > 0) else 1.0
-    std = np.maximum(std, max(floor, 1e-12))
-    return (xtr - mean) / std, (xte - mean) / std
-
-
 def _regression_scores(y: np.ndarray, p: np.ndarray):
     """Mean over the columns (sin, cos for an angle) of R² and Pearson r."""
     r2, r = [], []
@@ -132,7 +124,7 @@ def _regression_scores(y: np.ndarray, p: np.ndarray):
         sy, sp = y[:, j].std(), p[:, j].std()
         r.append(float(np.mean((y[:, j] - y[:, j].mean()) * (p[:, j] - p[:, j].mean())) / (sy * sp))
                  if sy > 0 and sp > 0 else np.nan)
-    return float(np.mean(r2)), float(np.mean(r)), None
+    return float(np.mean(r2)), float(np.mean(r)), None, None
 
 
 def _summary(layer: str, f: Factor, rows: list) -> DecodeScore:
@@ -140,7 +132,8 @@ def _summary(layer: str, f: Factor, rows: list) -> DecodeScore:
     metric = "accuracy" if f.discrete else "r2"
     return DecodeScore(layer, f.name, f.kind, metric, float(np.nanmean(a[:, 0])), float(np.nanstd(a[:, 0])),
                        None if f.discrete else float(np.nanmean(a[:, 1])),
-                       float(np.nanmean(a[:, 2])) if f.discrete else None, len(rows))
+                       float(np.nanmean(a[:, 2])) if f.discrete else None, len(rows),
+                       float(np.nanmean(a[:, 3])) if f.discrete else None)
 
 
 def _check_features(x: np.ndarray, factors: list[Factor], layer: str):

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from latentscape.analysis.ridge import fit_ridge_loo
+from latentscape.analysis.ridge import fit_ridge_loo, standardise
 from latentscape.errors import AnalysisError
 
 IMPORTANCE_KINDS = ("linear", "forest")
@@ -175,13 +175,6 @@ def _check_classes(inp: _Inputs, rows: np.ndarray, part: str) -> None:
 
 # --------------------------------------------------------------------------- shared pieces
 
-def _standardise(x: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """x centred and scaled by the statistics of `rows`; constant columns become 0."""
-    mean = x[rows].mean(axis=0)
-    std = x[rows].std(axis=0)
-    return (x - mean) / np.where(std > 0, std, 1.0)
-
-
 def _normalised_entropy(p: np.ndarray, base: int) -> np.ndarray:
     """Entropy (base `base`) of each row of p, rows normalised to sum 1; 0 for all-zero rows."""
     if base < 2:
@@ -246,13 +239,13 @@ def _dci_from_importance(weights: np.ndarray, informativeness: np.ndarray) -> DC
 def _fit_linear(inp: _Inputs, train, test, rng) -> tuple[np.ndarray, np.ndarray]:
     from sklearn.linear_model import LogisticRegression
 
-    x = _standardise(inp.codes, train)
+    x = standardise(inp.codes[train], inp.codes)[1]  # all rows, scaled by the training rows
     k = inp.factors.shape[1]
     weights = np.zeros((x.shape[1], k))
     score = np.zeros(k)
     cont = [j for j in range(k) if not inp.discrete[j]]
     if cont:
-        y = _standardise(inp.factors[:, cont], train)
+        y = standardise(inp.factors[train][:, cont], inp.factors[:, cont])[1]
         fit = fit_ridge_loo(x[train], y[train], _RIDGE_ALPHAS)
         weights[:, cont] = np.abs(fit.coef)
         score[cont] = _r2(y[test], fit.predict(x[test]))

@@ -44,7 +44,7 @@ EXPAND = {
     "lighting": ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength"),
     "background": ("background_id", "env_rotation"),
 }
-DEFAULT = ("position", "pose", "category", "identity", "scale", "lighting", "background")
+DEFAULT = tuple(_COLUMNS)  # every column; read_factors keeps those that vary
 
 
 @dataclass(frozen=True)
@@ -103,12 +103,17 @@ def read_factors(data, image_ids: np.ndarray, names=None, *, spec_hash: str | No
         return varying
     if allow_fixed:
         return factors
-    fixed = [f for f in factors if not _varies(f)]
-    if fixed:
-        f = fixed[0]
-        raise AnalysisError(f"latent {f.name!r} is held fixed in {data} (every analysed image has "
-                            f"{f.name}={_show(f)}); latents that vary: {', '.join(x.name for x in _all_varying(lat, pos, tables)) or 'none'}")
-    return factors
+    out: list[Factor] = []
+    for n in names:  # a group keeps its columns that vary (lighting with a fixed temperature)
+        cols = [f for f in factors if f.name in EXPAND.get(n, (n,))]
+        vary = [f for f in cols if _varies(f)]
+        if not vary:
+            f = cols[0]
+            others = ", ".join(x.name for x in _all_varying(lat, pos, tables)) or "none"
+            raise AnalysisError(f"latent {n!r} is held fixed in {data} (every analysed image has "
+                                f"{f.name}={_show(f)}); latents that vary: {others}")
+        out += [f for f in vary if f.name not in {x.name for x in out}]
+    return out
 
 
 def _factor(name: str, lat: dict, pos: np.ndarray, tables: dict) -> Factor:

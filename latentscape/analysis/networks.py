@@ -59,9 +59,10 @@ def load_network(source, *, weights=None, input_size: int | None = None) -> Netw
         raise AnalysisError(f"{source} is neither a training run directory nor an architecture name "
                             f"(e.g. resnet18, or a directory written by `latentscape train`)")
     from latentscape.train.models import build_model
-    torch.manual_seed(0)  # the random init of an untrained network is reproducible
     try:
-        model = build_model(str(source), 1000, weights, input_size or 224)
+        with torch.random.fork_rng(devices=[]):  # a reproducible random init; the caller's RNG is left alone
+            torch.manual_seed(0)
+            model = build_model(str(source), 1000, weights, input_size or 224)
     except TrainError as e:
         raise AnalysisError(str(e)) from None
     src = {"kind": "architecture", "name": str(source), "weights": str(Path(weights).resolve()) if weights else None,

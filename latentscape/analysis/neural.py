@@ -134,6 +134,9 @@ def _read_hdf5(path: Path):
                 raise AnalysisError(f"recordings {path}: no dataset {missing[0]!r} (datasets: "
                                     f"{', '.join(f.keys()) or 'none'}); an HDF5 recording holds `responses` "
                                     f"(presentation, neuroid[, repetition]) and `stimulus_id`")
+            groups = [k for k in ("responses", "stimulus_id", "neuroid_id") if k in f and not isinstance(f[k], h5py.Dataset)]
+            if groups:
+                raise AnalysisError(f"recordings {path}: {groups[0]!r} is an HDF5 group, not a dataset (array)")
             neuroid = f["neuroid_id"][()] if "neuroid_id" in f else None
             return f["responses"][()], f["stimulus_id"][()], neuroid
     except OSError as e:
@@ -295,7 +298,13 @@ def pls_predictivity(features, responses, groups, *, n_components: int = 25, n_s
     `median_r` (nanmedian over neuroids), `n_components` (the number used), `stratified` and
     `split_note`. seed: int or numpy.random.Generator."""
     from sklearn.cross_decomposition import PLSRegression
+    if not isinstance(n_components, int) or isinstance(n_components, bool) or n_components < 1:
+        raise AnalysisError(f"PLS components must be an integer >= 1, got {n_components!r}")
     x, y = _check_xy(features, responses, groups, n_splits, test_size)
+    if not np.any(x.std(axis=0) > 0):
+        raise AnalysisError("the features are the same for every stimulus (a dead layer): nothing to regress from")
+    if not np.any(y.std(axis=0) > 0):
+        raise AnalysisError("every neuroid responds the same to every stimulus: nothing to predict")
     splits, stratified, note = prediction_splits(groups, len(x), n_splits=n_splits, test_size=test_size, seed=seed)
     k = min(n_components, x.shape[1], min(len(tr) for tr, _ in splits) - 1)
     r = np.empty((n_splits, y.shape[1]))

@@ -7,10 +7,14 @@ and tables), REPORT/report.json (every number) and each analysis' own folder.
 from __future__ import annotations
 
 import html
+import os
+import shutil
 from pathlib import Path
 
 from latentscape.analysis import tasks
 from latentscape.analysis.outputs import OutDir, finite, write_text
+from latentscape.errors import AnalysisError, OutputPathError
+from latentscape.files import owner_tag
 
 CKA_KINDS = ("linear", "debiased")
 
@@ -19,47 +23,110 @@ def report(run_a, run_b, data, out, *, layers=None, latents=None, split: str | N
            width: int = 2048, folds: int = 5, n_components: int = 25, splits: int = 10, seed: int = 0,
            device: str = "auto", batch_size: int = 64, overwrite: bool = False, progress: bool = False) -> dict:
     """Run every analysis for `run_a` and `run_b` (training runs or architecture names) on the
-    images of `data` (optionally one split part); returns report.json's content."""
-    o = OutDir(out, ["index.html", "report.json"], overwrite)
-    root = o.create()
+    images of `data` (optionally one split part); returns report.json's content.
+
+    The report is built in a temporary folder beside `out` and moved into place when complete:
+    a failure leaves nothing behind. An existing `out` must be empty, or a report (replaced only
+    with `overwrite`)."""
+    final = _check_out(out, overwrite)
+    _check_cheap(latents, folds, n_components, splits, neural)
+    tmp = final.with_name(f".{final.name}.{owner_tag()}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        result = _build(tmp, run_a, run_b, data, layers=layers, latents=latents, split=split, neural=neural,
+                        width=width, folds=folds, n_components=n_components, splits=splits, seed=seed, device=device,
+                        batch_size=batch_size, progress=progress)
+        _move_into_place(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return {**result, "out": str(final), "index": str(final / "index.html")}
+
+
+def _check_out(out, overwrite: bool) -> Path:
+    from latentscape.outpaths import check_output_dir
+    final = check_output_dir(out, what="--out directory", parents=True)
+    if final.is_dir() and any(final.iterdir()):
+        if not (final / "report.json").is_file():
+            raise OutputPathError(f"--out {final} holds other files; give a new or empty directory for the report")
+        if not overwrite:
+            raise OutputPathError(f"--out {final} already holds a report; use --overwrite to replace it, or another --out")
+    return final
+
+
+def _check_cheap(latents, folds, n_components, splits, neural) -> None:
+    """What can be refused before any network runs."""
+    from latentscape.analysis.factors import expand
+    if latents:
+        expand(latents)
+    if not isinstance(folds, int) or folds < 2:
+        raise AnalysisError(f"folds must be an integer >= 2, got {folds!r}")
+    if neural is not None:
+        from latentscape.analysis.neural import load_recordings
+        load_recordings(neural)
+        if not isinstance(n_components, int) or n_components < 1:
+            raise AnalysisError(f"PLS components must be an integer >= 1, got {n_components!r}")
+        if not isinstance(splits, int) or splits < 1:
+            raise AnalysisError(f"splits must be an integer >= 1, got {splits!r}")
+
+
+def _move_into_place(tmp: Path, final: Path) -> None:
+    old = final.with_name(f".{final.name}.{owner_tag()}.old")
+    if final.exists():
+        os.replace(final, old)
+    os.replace(tmp, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _build(root: Path, run_a, run_b, data, *, layers, latents, split, neural, width, folds, n_components, splits,
+           seed, device, batch_size, progress) -> dict:
     na, nb = _names(run_a, run_b)
     acts = {}
     for name, run in ((na, run_a), (nb, run_b)):
         acts[name] = tasks.activations(run, data, root / f"activations-{name}.h5", layers=layers, split=split,
                                        width=width, seed=seed, device=device, batch_size=batch_size,
-                                       overwrite=overwrite, progress=progress)["path"]
+                                       progress=progress)["path"]
     out_json: dict = {"data": str(data), "split": split, "networks": {}, "cka": {}, "rsa": None, "neural": {}}
     for name in (na, nb):
         dec = tasks.decode(acts[name], root / name / "decode", data=data, latents=latents, folds=folds, seed=seed,
-                           overwrite=overwrite, progress=progress)
+                           progress=progress)
         dis = tasks.disentanglement(acts[name], root / name / "disentanglement", data=data, latents=latents,
-                                    seed=seed, overwrite=overwrite, progress=progress)
-        out_json["networks"][name] = {"network": dec["network"], "activations": acts[name],
+                                    seed=seed, progress=progress)
+        out_json["networks"][name] = {"network": dec["network"], "activations": f"activations-{name}.h5",
                                       "decode": dec["scores"], "disentanglement": dis["layers"]}
         if neural is not None:
             out_json["neural"][name] = _strip(tasks.neural(acts[name], neural, root / name / "neural", data=data,
-                                                           n_components=n_components, splits=splits, seed=seed,
-                                                           overwrite=overwrite))
+                                                           n_components=n_components, splits=splits, seed=seed))
     for kind in CKA_KINDS:
-        c = tasks.cka(acts[na], acts[nb], root / f"cka-{kind}", kind=kind, overwrite=overwrite)
+        c = tasks.cka(acts[na], acts[nb], root / f"cka-{kind}", kind=kind)
         out_json["cka"][kind] = {"layers_a": c["layers_a"], "layers_b": c["layers_b"], "matrix": c["matrix"]}
-    r = tasks.rsa(acts[na], acts[nb], root / "rsa", overwrite=overwrite)
-    out_json["rsa"] = {"layers_a": r["layers_a"], "layers_b": r["layers_b"], "matrix": r["matrix"]}
+    r = tasks.rsa(acts[na], acts[nb], root / "rsa")
+    out_json["rsa"] = {"layers_a": r["layers_a"], "layers_b": r["layers_b"], "matrix": r["matrix"],
+                       "skipped_layers": r.get("skipped_layers", [])}
     out_json["n"] = dec["n"]
+    o = OutDir(root, ["index.html", "report.json"], overwrite=False)
     o.json("report.json", out_json)
     write_text(o.file("index.html"), render_html(finite(out_json), na, nb))
-    return {**finite(out_json), "out": str(root), "index": str(root / "index.html")}
+    return finite(out_json)
 
 
 def _names(a, b) -> tuple[str, str]:
-    na, nb = Path(str(a)).name or "a", Path(str(b)).name or "b"
+    """Folder names for the two networks: the run directory's (resolved) name or the architecture's."""
+    def name(x):
+        p = Path(str(x))
+        n = p.resolve().name if p.exists() else p.name
+        return n if n and n not in (".", "..") and n.replace("-", "").replace("_", "").replace(".", "").isalnum() \
+            else "network"
+    na, nb = name(a), name(b)
     if na == nb:
         na, nb = f"{na}-a", f"{nb}-b"
     return na, nb
 
 
 def _strip(result: dict) -> dict:
-    return {k: v for k, v in result.items() if k not in ("out",)}
+    """A neural result without paths into the temporary build folder."""
+    return {k: v for k, v in result.items() if k not in ("out", "activations")}
 
 
 # ---- the page -----------------------------------------------------------------------------------

@@ -17,6 +17,17 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def standardise(xtr: np.ndarray, xte: np.ndarray | None = None):
+    """Centre and scale by the training rows' statistics. The scale is floored at 1% of the
+    median scale of the units that vary: a unit that barely varies in the training rows (a ReLU
+    that almost never fires) would otherwise be multiplied up and wreck the test predictions."""
+    mean, std = xtr.mean(0), xtr.std(0)
+    live = std[std > 0]
+    floor = 0.01 * float(np.median(live)) if live.size else 1.0
+    std = np.maximum(std, floor)
+    return ((xtr - mean) / std, None if xte is None else (xte - mean) / std)
+
+
 @dataclass(frozen=True)
 class RidgeFit:
     """coef (d, t), intercept (t,), the chosen alpha per target column."""

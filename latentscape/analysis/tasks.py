@@ -29,6 +29,10 @@ def activations(network, data, out, *, layers=None, split: str | None = None, re
     out = check_output_file(out, overwrite=overwrite, suffixes=(".h5", ".hdf5"), what="activation file")
     if not isinstance(batch_size, int) or batch_size < 1:
         raise AnalysisError(f"batch size must be an integer >= 1, got {batch_size!r}")
+    if not isinstance(num_workers, int) or num_workers < 0:
+        raise AnalysisError(f"--num-workers must be an integer >= 0, got {num_workers!r}")
+    if input_size is not None and (not isinstance(input_size, int) or input_size < 8):
+        raise AnalysisError(f"--input-size must be an integer >= 8, got {input_size!r}")
     dev = check_device(device)
     net = load_network(network, weights=weights, input_size=input_size)
     layers = net.check_layers(layers)
@@ -63,6 +67,8 @@ def decode(acts, out, *, data=None, latents=None, layers=None, folds: int = 5, r
     f = ActivationFile(acts)
     layers = f.check_layers(layers)
     data, factors = _factors(f, data, latents)
+    if hold_out == "objects" and latents is None:  # identity cannot be read out of unseen objects
+        factors = [x for x in factors if x.name != "object_id"]
     objects = (read_factors(data, f.index, ["object_id"], allow_fixed=True)[0].values
                if hold_out == "objects" else None)
     bar = _bar(len(layers), "decode", "layer") if progress else None
@@ -191,7 +197,7 @@ def neural(acts, recordings, out, *, data=None, layers=None, n_components: int =
     rows = [{"layer": k, "median_r": v["median_r"], "median_r_ceiled": v.get("median_r_ceiled")}
             for k, v in res["layers"].items()]
     result = {"activations": str(f.path), "recordings": str(rec.path), "network": f.meta.get("network"),
-              "stratified_by_object": groups is not None, **res}
+              "stratified_by_object": bool(res.get("stratified")), **res}
     o.json("neural.json", result)
     o.csv("neural.csv", rows)
     series = {"raw median r": [r["median_r"] for r in rows]}
@@ -222,10 +228,17 @@ def rsa(acts_a, acts_b, out, *, layers_a=None, layers_b=None, metric: str = "cor
     a, b = ActivationFile(acts_a), ActivationFile(acts_b)
     ra, rb = common_rows(a, b)
     la, lb = a.check_layers(layers_a), b.check_layers(layers_b)
+    skipped = []
+    if metric == "correlation":  # the correlation between two 1-value patterns is undefined
+        skipped = [f"{a.path.name}:{x}" for x in la if a.widths[x] < 2] + [f"{b.path.name}:{x}" for x in lb
+                                                                           if b.widths[x] < 2]
+        la, lb = [x for x in la if a.widths[x] >= 2], [x for x in lb if b.widths[x] >= 2]
+        if not la or not lb:
+            raise AnalysisError("correlation RDMs need layers of at least 2 features; use --metric euclidean")
     m = rsa_matrix(a.load(la, ra), b.load(lb, rb), metric=metric, method=method)
     rows = [{"layer_a": x, "layer_b": y, "rsa": float(m[i, j])} for i, x in enumerate(la) for j, y in enumerate(lb)]
     result = {"a": str(a.path), "b": str(b.path), "metric": metric, "method": method, "n": len(ra),
-              "layers_a": la, "layers_b": lb, "matrix": m, "cells": rows}
+              "layers_a": la, "layers_b": lb, "matrix": m, "cells": rows, "skipped_layers": skipped}
     o.json("rsa.json", result)
     o.csv("rsa.csv", rows)
     figures.heatmap(m, la, lb, o.file("rsa.png"), title=f"RSA ({method} of {metric} RDMs): {_name(a)} vs {_name(b)}",

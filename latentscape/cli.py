@@ -31,13 +31,18 @@ def latents(spec, out, overwrite):
 @cli.command()
 @click.argument("root", type=click.Path())
 @click.option("--plot", type=click.Path(), help="Save histograms of every varying latent to this PNG.")
-def info(root, plot):
+@click.option("--fidelity", is_flag=True, help="Also measure what the images show: object coverage, clipped "
+                                                "pixels, contrast to the surround (docs/fidelity.md).")
+def info(root, plot, fidelity):
     """Summarise a dataset: size, shards, varying and fixed groups, latent ranges."""
     from latentscape.dataset.info import describe, plot_histograms
     from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
     if plot is not None:
         check_output_file(plot, overwrite=True, suffixes=IMAGE_SUFFIXES, what="--plot")
     click.echo(describe(root))
+    if fidelity:
+        from latentscape.dataset.fidelity import report
+        click.echo(report(root))
     if plot is not None:
         k = plot_histograms(root, plot)
         click.echo(f"saved {k} histogram(s) to {plot}")

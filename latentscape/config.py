@@ -19,6 +19,7 @@ import yaml
 
 from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
+from latentscape.latents.geometry import CANONICAL_VIEWS
 from latentscape.latents.space import (GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value,
                                       params_for)
 
@@ -35,6 +36,7 @@ VIEW_TRANSFORMS = ("agx", "standard")
 # before the field existed keeps its identity (and can be resumed and repaired), and a stored
 # document without the field is read back with that value.
 LEGACY_RENDER = {"view_transform": "standard"}
+LEGACY_SPEC = {"canonical_pose": "front"}
 
 
 @dataclass(frozen=True)
@@ -110,8 +112,11 @@ class DatasetSpec:
     backgrounds: tuple[str, ...] = ()
     render: RenderSettings = field(default_factory=RenderSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
+    canonical_pose: str | None = None  # front | three_quarter; None: front in facing mode, else three_quarter
 
     def __post_init__(self):
+        if self.canonical_pose is None:
+            object.__setattr__(self, "canonical_pose", "front" if self.pose_mode == "facing" else "three_quarter")
         self._validate()
         # canonical order, so equal specs compare and hash equal
         object.__setattr__(self, "vary", tuple(sorted(self.vary, key=GROUPS.index)))
@@ -138,6 +143,7 @@ class DatasetSpec:
         _number_in(self.margin, 0.0, 0.5, "margin", "[0, 0.5)", hi_open=True)
         _one_of(self.position_mode, POSITION_MODES, "position_mode")
         _one_of(self.pose_mode, POSE_MODES, "pose_mode")
+        _one_of(self.canonical_pose, tuple(CANONICAL_VIEWS), "canonical_pose")
         _one_of(self.category_sampling, CATEGORY_SAMPLING, "category_sampling")
         _one_of(self.license, ("any", "cc0"), "license")
         _strict_bool(self.skip_bad_assets, "skip_bad_assets")
@@ -186,18 +192,21 @@ class DatasetSpec:
             "render": {"samples": self.render.samples, "denoise": self.render.denoise,
                        "passes": list(self.render.passes), "view_transform": self.render.view_transform},
             "storage": {"compression": self.storage.compression},
+            "canonical_pose": self.canonical_pose,
         }
 
     def identity_dict(self) -> dict:
         """`to_dict()` as the identity document holds it: fields that hold their legacy value
-        (LEGACY_RENDER) are left out, so older datasets keep their identity."""
-        d = self.to_dict()
+        (LEGACY_SPEC, LEGACY_RENDER) are left out, so older datasets keep their identity."""
+        d = {k: v for k, v in self.to_dict().items() if LEGACY_SPEC.get(k, object()) != v}
         d["render"] = {k: v for k, v in d["render"].items() if LEGACY_RENDER.get(k, object()) != v}
         return d
 
     @staticmethod
     def from_identity_dict(d: dict, where: str = "spec") -> "DatasetSpec":
         """Inverse of `identity_dict()`: a missing new field takes its legacy value."""
+        if isinstance(d, dict):
+            d = {**LEGACY_SPEC, **d}
         if isinstance(d, dict) and isinstance(d.get("render"), dict):
             d = {**d, "render": {**LEGACY_RENDER, **d["render"]}}
         elif isinstance(d, dict) and "render" not in d:

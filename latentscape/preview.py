@@ -81,7 +81,8 @@ def asset_sheet(library, folders, licence, skip_bad, out, per_category=6, catego
     from latentscape.config import DatasetSpec, RenderSettings
     from latentscape.resolve import resolve
     spec = DatasetSpec(n=1, resolution=resolution, library=library, assets=tuple(folders), license=licence,
-                       skip_bad_assets=skip_bad, render=RenderSettings(samples=8))
+                       skip_bad_assets=skip_bad, render=RenderSettings(samples=8),
+                       canonical_pose="front")  # its own view below
     resolved = resolve(spec)
     lib = resolved.library
     cats = categories or lib.categories

@@ -45,7 +45,8 @@ class ResolvedDataset:
     @cached_property
     def sampler(self) -> LatentSampler:
         s = self.spec
-        rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling)
+        rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling,
+                          s.canonical_pose)
         return LatentSampler(rules, self.dists, self.library)
 
     def varying_groups(self) -> list[str]:

@@ -35,6 +35,9 @@ SPEC_OPTIONS = [
     click.option("--samples", type=int, help="Cycles samples per pixel."),
     click.option("--denoise/--no-denoise", default=None, help="OIDN denoising (fast prefilter)."),
     click.option("--passes", help="Extra passes to store: mask, depth (comma-separated)."),
+    click.option("--canonical-pose", type=click.Choice(["three_quarter", "front"]),
+                 help="The pose rotations are relative to: three_quarter (default; turned 30 deg, seen from 20 deg "
+                      "above) or front (facing the camera head-on; before 0.3, and the default of --pose-mode facing)."),
     click.option("--view-transform", type=click.Choice(["agx", "standard"]),
                  help="Colour: agx (default; highlights roll off) or standard (plain sRGB, clips; before 0.3)."),
     click.option("--compression", help="Shard compression: none, lzf, gzip-N, zstd."),
@@ -54,7 +57,7 @@ def spec_options(f):
 
 
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
-              "position_mode", "pose_mode", "margin", "categories", "category_sampling", "library",
+              "position_mode", "pose_mode", "canonical_pose", "margin", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
               "samples", "denoise", "passes", "view_transform", "compression"}
 

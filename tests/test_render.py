@@ -207,7 +207,7 @@ def test_sigkill_of_a_worker_leaves_no_bad_shard(tmp_path):
 def test_depth_pass_matches_the_geometry(tmp_path):
     """A cube facing the camera: depth on its front face = centre z - 0.5 * scale; inf on the background."""
     spec = _spec(n=3, shard_size=3, vary=("position",), fix=(("category", "cube"), ("scale", 0.8)),
-                 render=RenderSettings(samples=2, passes=("mask", "depth")))
+                 render=RenderSettings(samples=2, passes=("mask", "depth")), canonical_pose="front")
     root = tmp_path / "depth"
     render_dataset(spec, root, device="cpu", progress=False)
     with h5py.File(root / "shards" / "shard-000000.h5") as f:
@@ -335,6 +335,33 @@ def _check_cells(cells, captions, min_cover):
             assert np.abs(cells[i] - cells[j]).mean() > 1, (i, j)  # not the same image twice
     for t in captions:
         assert (t.max(-1) < 100).sum() >= 10  # dark caption / label text was drawn
+
+
+def test_rendered_pose_is_the_stored_rotation_after_the_canonical_pose(tmp_path):
+    """rotation_quat is relative to the canonical pose q0 (three_quarter by default): every mask
+    pixel lies inside the projected box of the object turned by q0 * q, and for some image not
+    inside the box of q alone (q0 really is applied, by the renderer as by the sampler)."""
+    from latentscape.latents import geometry as geo
+    spec = _spec(n=6, shard_size=6, vary=("pose", "position", "category"))
+    assert spec.canonical_pose == "three_quarter"
+    render_dataset(spec, tmp_path / "d", device="cpu", progress=False)
+    imgs, lat = _images(tmp_path / "d")
+    masks = _masks(tmp_path / "d")
+    with DatasetReader(tmp_path / "d") as r:
+        ext = [o["extents"] for o in r.manifest["resolved"]["objects"]]
+    q0 = geo.canonical_quat("three_quarter")
+
+    def outside(q, i):
+        pts = geo.object_points_camera(geo.box_corners(np.array(ext[lat["object_id"][i]])), lat["position"][i], q,
+                                       lat["scale"][i])
+        uv = pts[:, :2] / (pts[:, 2:] * np.tan(np.radians(spec.fov_deg) / 2))
+        px = (uv[:, 0] + 1) / 2 * RES, (1 - uv[:, 1]) / 2 * RES  # column, row
+        rows, cols = np.nonzero(masks[i] > 127)
+        return int(np.sum((cols + 0.5 < px[0].min() - 1) | (cols + 0.5 > px[0].max() + 1) |
+                          (rows + 0.5 < px[1].min() - 1) | (rows + 0.5 > px[1].max() + 1)))
+    with_q0 = [outside(geo.quat_mul(q0, lat["rotation_quat"][i]), i) for i in range(6)]
+    without = [outside(lat["rotation_quat"][i], i) for i in range(6)]
+    assert with_q0 == [0] * 6 and sum(without) > 0, (with_q0, without)
 
 
 def test_agx_keeps_a_white_object_under_a_strong_sun_from_clipping(tmp_path):

@@ -88,7 +88,8 @@ def test_in_frame_guarantee_100k_draws():
     corners = {k: geo.box_corners(e) for k, e in enumerate(ext)}
     worst = 0.0
     lat = s.sample_range(0, 100_000)
-    rots = np.stack([geo.ASSET_TO_CAMERA @ geo.quat_to_matrix(q) for q in lat["rotation_quat"]])
+    q0 = geo.quat_to_matrix(geo.canonical_quat(spec.canonical_pose))  # poses are relative to the canonical one
+    rots = np.stack([geo.ASSET_TO_CAMERA @ q0 @ geo.quat_to_matrix(q) for q in lat["rotation_quat"]])
     for k in range(len(ext)):
         sel = lat["object_id"] == k
         pts = (lat["scale"][sel, None, None] * corners[k][None]) @ np.transpose(rots[sel], (0, 2, 1))

@@ -24,7 +24,8 @@ def _spec():
     return DatasetSpec(library="placeholder", n=6, shard_size=3, resolution=32, seed=11,
                        vary=("category", "position", "pose", "lighting", "background"),
                        distributions=(("background_id", Dist(kind="choice", values=(0, 3, 5, 6, 9))),),
-                       render=RenderSettings(samples=2, passes=("mask",), view_transform="standard"))
+                       render=RenderSettings(samples=2, passes=("mask",), view_transform="standard"),
+                       canonical_pose="front")
 
 
 def _render(root: Path) -> dict[str, np.ndarray]:

@@ -406,14 +406,17 @@ def test_valid_spec_keeps_its_hash():
     """A spec keeps its identity across versions: with the view transform datasets used before
     it became a setting (standard), the hashes are those recorded by latentscape 0.1 and 0.2."""
     from latentscape.config import RenderSettings
-    r = resolve(DatasetSpec(library="placeholder", n=10, render=RenderSettings(view_transform="standard")))
+    r = resolve(DatasetSpec(library="placeholder", n=10, render=RenderSettings(view_transform="standard"),
+                            canonical_pose="front"))
     assert r.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
     assert r.identity() == PLACEHOLDER_N10_IDENTITY
-    assert "view_transform" not in r.to_dict()["spec"]["render"]  # older documents never held it
+    assert "view_transform" not in r.to_dict()["spec"]["render"]  # older documents never held them
+    assert "canonical_pose" not in r.to_dict()["spec"]
     new = resolve(DatasetSpec(library="placeholder", n=10))  # the default: AgX, another dataset
     assert new.spec.render.view_transform == "agx" and new.identity() != PLACEHOLDER_N10_IDENTITY
     back = ResolvedDataset.from_dict(r.to_dict())
     assert back.spec.render.view_transform == "standard" and back.identity() == PLACEHOLDER_N10_IDENTITY
+    assert back.spec.canonical_pose == "front"
 
 
 # ---- the real command line: one line, non-zero exit, no traceback ----------------------------

@@ -23,6 +23,36 @@ def quat_normalize(q: np.ndarray) -> np.ndarray:
     return -q if q[0] < 0 else q
 
 
+def quat_mul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Hamilton product a * b of quaternions (w, x, y, z): the rotation b, then a."""
+    w1, x1, y1, z1 = np.asarray(a, dtype=np.float64)
+    w2, x2, y2, z2 = np.asarray(b, dtype=np.float64)
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+# Named canonical poses (`canonical_pose` of a spec): (azimuth, elevation) in degrees.
+# front: the asset's front faces the camera head-on (latentscape < 0.3, and the seed paper's);
+# three_quarter: turned 30 deg and seen from 20 deg above, so flat and thin objects (a plate, a
+# knife, a rug) are not seen edge-on.
+CANONICAL_VIEWS = {"front": (0.0, 0.0), "three_quarter": (30.0, 20.0)}
+
+
+def canonical_quat(name: str) -> np.ndarray:
+    """q0 of a named canonical pose (CANONICAL_VIEWS)."""
+    return view_quat(*CANONICAL_VIEWS[name])
+
+
+def view_quat(azimuth_deg: float, elevation_deg: float) -> np.ndarray:
+    """The canonical pose seen from `azimuth_deg` to the side and `elevation_deg` above: the
+    object turned about its up axis (+Z) by the azimuth, then tilted about the right axis (+X)
+    by the elevation so its top leans toward the camera. R = Rx(elevation) @ Rz(azimuth)."""
+    a, e = np.radians(azimuth_deg), np.radians(elevation_deg)
+    rz = np.array([[np.cos(a), -np.sin(a), 0.0], [np.sin(a), np.cos(a), 0.0], [0.0, 0.0, 1.0]])
+    rx = np.array([[1.0, 0.0, 0.0], [0.0, np.cos(e), -np.sin(e)], [0.0, np.sin(e), np.cos(e)]])
+    return matrix_to_quat(rx @ rz)
+
+
 def quat_to_matrix(q: np.ndarray) -> np.ndarray:
     """Rotation matrices of quaternions (w, x, y, z), normalised first: (..., 4) -> (..., 3, 3)."""
     q = np.asarray(q, dtype=np.float64)

@@ -35,6 +35,7 @@ class DrawRules:
     position_mode: str
     pose_mode: str
     category_sampling: str
+    canonical_pose: str = "front"  # the stored rotation_quat is relative to this pose (geometry.CANONICAL_VIEWS)
 
 
 class LatentSampler:
@@ -46,6 +47,7 @@ class LatentSampler:
         self.dists = dists
         self._allowed_objects = self._object_set()
         self._extents = np.array([o.extents for o in library.objects], dtype=np.float64)
+        self._q0 = geo.canonical_quat(rules.canonical_pose)
 
     # ---- drawing -------------------------------------------------------------
     def sample(self, index: int) -> dict:
@@ -118,7 +120,7 @@ class LatentSampler:
             "position_x", "position_y", "position_z")
         varying = any(d[k].kind != "fixed" for k in names)
         # corners relative to the centre do not change between position draws
-        rel = geo.object_points_camera(geo.box_corners(extents), np.zeros(3), quat, scale)
+        rel = geo.object_points_camera(geo.box_corners(extents), np.zeros(3), geo.quat_mul(self._q0, quat), scale)
         limit = geo.frame_limit(rules.fov_deg, rules.margin)
         for rejections in range(MAX_REJECTIONS + 1):
             a, b, c = (float(d[k].sample(rng)) for k in names)

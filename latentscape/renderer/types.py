@@ -15,6 +15,7 @@ import numpy as np
 
 from latentscape.blender_scenes import SCENES  # the template names; imports no bpy
 from latentscape.errors import SpecError
+from latentscape.latents.geometry import canonical_quat
 from latentscape.latents.space import PARAMS, check_value
 
 BUILDER_KINDS = ("primitive", "procedural", "sh3d", "file")  # how renderer/blender/objects.py makes an object
@@ -81,6 +82,7 @@ class StageSettings:
     threads: int           # CPU render threads, 0 = Blender's choice
     scene: str = "studio"  # scene template (latentscape.blender_scenes.SCENES)
     view_transform: str = "standard"  # colour management: standard | agx
+    canonical_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # q0: poses are relative to it
 
     def __post_init__(self):
         _set(self, "resolution", _index(self.resolution, "resolution"))
@@ -103,6 +105,10 @@ class StageSettings:
             raise ValueError(f"unknown scene {self.scene!r}; allowed: {', '.join(SCENES)}")
         if self.view_transform not in ("standard", "agx"):
             raise ValueError(f"unknown view transform {self.view_transform!r}; allowed: standard, agx")
+        q0 = _reals(self.canonical_quat, 4, "canonical_quat")
+        if abs(math.fsum(x * x for x in q0) - 1.0) > 1e-6:
+            raise ValueError(f"canonical_quat must be a unit quaternion, got {q0}")
+        _set(self, "canonical_quat", q0)
 
     @classmethod
     def for_spec(cls, spec, *, device: str, want_mask: bool, want_depth: bool, device_slot: int | None,
@@ -110,7 +116,8 @@ class StageSettings:
         """A DatasetSpec's image size, camera and Cycles settings, with the rest given."""
         return cls(resolution=spec.resolution, fov_deg=spec.fov_deg, samples=spec.render.samples,
                    denoise=spec.render.denoise, want_mask=want_mask, want_depth=want_depth, device=device,
-                   device_slot=device_slot, threads=threads, scene=scene, view_transform=spec.render.view_transform)
+                   device_slot=device_slot, threads=threads, scene=scene, view_transform=spec.render.view_transform,
+                   canonical_quat=tuple(float(x) for x in canonical_quat(spec.canonical_pose)))
 
 
 # ---------------------------------------------------------------- assets

@@ -50,6 +50,7 @@ class Stage:
     def __init__(self, settings: StageSettings, objects: list[ObjectRef], backgrounds: list[BackgroundRef]):
         _check_inputs(settings, objects, backgrounds)
         self.settings = settings
+        self._q0 = Quaternion(settings.canonical_quat)
         self.objects, self.backgrounds = tuple(objects), tuple(backgrounds)
         self.timings: dict[str, float] = {"update": 0.0, "render": 0.0, "readback": 0.0, "n": 0}
         t0 = time.perf_counter()
@@ -144,7 +145,7 @@ class Stage:
         if self._state.get("xform") != key:
             ob = self.store.get(s.object_id).root
             ob.location = turn @ Vector((x, y, -z))
-            ob.rotation_quaternion = turn.to_quaternion() @ _C @ q
+            ob.rotation_quaternion = turn.to_quaternion() @ _C @ self._q0 @ q  # poses are relative to q0
             ob.scale = (s.scale, s.scale, s.scale)
             self._state["xform"] = key
 

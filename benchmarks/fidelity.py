@@ -8,9 +8,12 @@ Settings (everything else at the defaults: default library, all groups varying, 
     before           the 0.2 defaults: Standard view transform (plain sRGB, clips), front canonical pose
     agx-front        AgX view transform, front canonical pose
     agx              the 0.3 defaults: AgX, three_quarter canonical pose
-    agx-upright      the 0.3 defaults with --pose-mode upright
+    agx-upright      AgX, three_quarter and --pose-mode upright
     pose-fixed-front  --vary position,category,identity (pose canonical), front canonical pose
-    pose-fixed-3q     the same with the three_quarter canonical pose (the 0.3 default)
+    pose-fixed-3q     the same with the three_quarter canonical pose
+    (all of the above at the distance range of 0.2, U(3, 6) m)
+    defaults         the 0.3 defaults: AgX, three_quarter, distance U(2.5, 4.5) m
+    defaults-pose-fixed  the same with --vary position,category,identity
 
 Renders into benchmarks/data/fidelity/<setting> (git-ignored; reused with --reuse), prints a
 table, writes benchmarks/results/fidelity.json and a 4x4 sheet of the first 16 images per
@@ -30,14 +33,19 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-SETTINGS = {"before": {"view_transform": "standard", "pose_mode": "so3", "canonical_pose": "front"},
-            "agx-front": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "front"},
-            "agx": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter"},
-            "agx-upright": {"view_transform": "agx", "pose_mode": "upright", "canonical_pose": "three_quarter"},
+FAR = (3.0, 6.0)  # the distance range before 0.3 (now 2.5-4.5 m)
+SETTINGS = {"before": {"view_transform": "standard", "pose_mode": "so3", "canonical_pose": "front", "distance": FAR},
+            "agx-front": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "front", "distance": FAR},
+            "agx": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter", "distance": FAR},
+            "agx-upright": {"view_transform": "agx", "pose_mode": "upright", "canonical_pose": "three_quarter",
+                            "distance": FAR},
             "pose-fixed-front": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "front",
-                                 "vary": ("position", "category", "identity")},
+                                 "vary": ("position", "category", "identity"), "distance": FAR},
             "pose-fixed-3q": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter",
-                              "vary": ("position", "category", "identity")}}
+                              "vary": ("position", "category", "identity"), "distance": FAR},
+            "defaults": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter"},
+            "defaults-pose-fixed": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter",
+                                    "vary": ("position", "category", "identity")}}
 
 
 def parse_args(argv=None):
@@ -57,10 +65,13 @@ def parse_args(argv=None):
 def render_setting(name: str, args) -> float:
     from latentscape import DatasetSpec, render
     from latentscape.config import RenderSettings
+    from latentscape.latents.distributions import Dist
     s = SETTINGS[name]
     spec = DatasetSpec(n=args.n, resolution=args.resolution, shard_size=min(args.n, 250), seed=0,
                        pose_mode=s["pose_mode"], canonical_pose=s["canonical_pose"],
                        **({"vary": s["vary"]} if "vary" in s else {}),
+                       **({"distributions": (("distance", Dist(kind="uniform", low=s["distance"][0],
+                                                               high=s["distance"][1])),)} if "distance" in s else {}),
                        render=RenderSettings(samples=args.samples, passes=("mask",), view_transform=s["view_transform"]))
     t = time.perf_counter()
     render(spec, Path(args.data) / name, device="cpu", workers=args.workers, overwrite=True, progress=False)
@@ -113,6 +124,10 @@ def main(argv=None) -> int:
            "command": " ".join([Path(sys.argv[0]).name] + (sys.argv[1:] if argv is None else list(argv))),
            "n": args.n, "resolution": args.resolution, "samples": args.samples, "settings": results}
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    if Path(args.json).is_file():  # --only: keep the other settings' results
+        old = json.loads(Path(args.json).read_text())
+        if (old.get("n"), old.get("resolution"), old.get("samples")) == (args.n, args.resolution, args.samples):
+            out["settings"] = {**old.get("settings", {}), **results}
     Path(args.json).write_text(json.dumps(out, indent=1))
     print(f"wrote {args.json}")
     return 0

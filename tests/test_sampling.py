@@ -43,7 +43,7 @@ def test_held_groups_constant_and_varied_groups_spread():
                  "light_temperature", "env_strength", "background_id", "env_rotation"):
         assert np.all(lat[name] == lat[name][0]), name
     assert lat["scale"][0] == 1.0 and lat["background_id"][0] == 0
-    assert np.std(lat["image_xy"][:, 0]) > 0.2 and np.std(lat["distance"]) > 0.5
+    assert np.std(lat["image_xy"][:, 0]) > 0.2 and np.std(lat["distance"]) > 0.3  # U(2.5, 4.5): 0.58 before rejections
     assert len(np.unique(lat["rotation_quat"][:, 0])) == 500
     assert varying_groups(s.dists) == ["position", "pose"]
 

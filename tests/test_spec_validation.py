@@ -403,20 +403,29 @@ def test_range_bounds_are_inclusive_or_exclusive_as_declared():
 
 # ---- hash stability ----------------------------------------------------------------------
 def test_valid_spec_keeps_its_hash():
-    """A spec keeps its identity across versions: with the view transform datasets used before
-    it became a setting (standard), the hashes are those recorded by latentscape 0.1 and 0.2."""
+    """Identity across versions. The document latentscape 0.2 stored for `DatasetSpec(library=
+    "placeholder", n=10)` (0.2 defaults: standard view transform, front canonical pose, distance
+    U(3, 6) — no override in its spec) still hashes to the identity 0.2 recorded, reads back with
+    those values, and still gives the name-only hash of 0.1; the same flags today (AgX,
+    three-quarter view, distance U(2.5, 4.5)) describe another dataset."""
     from latentscape.config import RenderSettings
+    from latentscape.config import spec_hash
+    from latentscape.latents.distributions import Dist
+    before = (("distance", Dist(kind="uniform", low=3.0, high=6.0)),)
     r = resolve(DatasetSpec(library="placeholder", n=10, render=RenderSettings(view_transform="standard"),
-                            canonical_pose="front"))
-    assert r.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
-    assert r.identity() == PLACEHOLDER_N10_IDENTITY
-    assert "view_transform" not in r.to_dict()["spec"]["render"]  # older documents never held them
-    assert "canonical_pose" not in r.to_dict()["spec"]
-    new = resolve(DatasetSpec(library="placeholder", n=10))  # the default: AgX, another dataset
-    assert new.spec.render.view_transform == "agx" and new.identity() != PLACEHOLDER_N10_IDENTITY
-    back = ResolvedDataset.from_dict(r.to_dict())
-    assert back.spec.render.view_transform == "standard" and back.identity() == PLACEHOLDER_N10_IDENTITY
-    assert back.spec.canonical_pose == "front"
+                            canonical_pose="front", distributions=before))
+    doc = r.to_dict()
+    assert "view_transform" not in doc["spec"]["render"] and "canonical_pose" not in doc["spec"]
+    doc["spec"]["distributions"] = {}  # 0.2 drew U(3, 6) by default: its spec held no override
+    assert spec_hash(doc) == PLACEHOLDER_N10_IDENTITY
+    back = ResolvedDataset.from_dict(doc)
+    assert back.identity() == PLACEHOLDER_N10_IDENTITY
+    assert back.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
+    assert back.spec.render.view_transform == "standard" and back.spec.canonical_pose == "front"
+    assert back.dists["distance"] == Dist(kind="uniform", low=3.0, high=6.0)
+    new = resolve(DatasetSpec(library="placeholder", n=10))
+    assert new.spec.render.view_transform == "agx" and new.spec.canonical_pose == "three_quarter"
+    assert new.identity() != PLACEHOLDER_N10_IDENTITY
 
 
 # ---- the real command line: one line, non-zero exit, no traceback ----------------------------

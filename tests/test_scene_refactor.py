@@ -23,7 +23,8 @@ def _spec():
     # colour (0, 3), studio backdrop (5) and HDRI (6, 9) backgrounds; several objects
     return DatasetSpec(library="placeholder", n=6, shard_size=3, resolution=32, seed=11,
                        vary=("category", "position", "pose", "lighting", "background"),
-                       distributions=(("background_id", Dist(kind="choice", values=(0, 3, 5, 6, 9))),),
+                       distributions=(("background_id", Dist(kind="choice", values=(0, 3, 5, 6, 9))),
+                                      ("distance", Dist(kind="uniform", low=3.0, high=6.0))),  # 0.2's default
                        render=RenderSettings(samples=2, passes=("mask",), view_transform="standard"),
                        canonical_pose="front")
 

@@ -100,15 +100,12 @@ def targets(factors: list[Factor]):
     latent one +-1 column per class sharing one alpha (RidgeClassifierCV's one-vs-rest)."""
     blocks, cols, groups, k = [], [], [], 0
     for f in factors:
-        if f.kind == "angle":
-            block = [np.sin(f.values), np.cos(f.values)]
-            groups += [k, k + 1]
-        elif f.discrete:
+        if f.discrete:
             block = list(np.where(f.values[:, None] == np.arange(f.values.max() + 1), 1.0, -1.0).T)
             groups += [k] * len(block)
         else:
-            block = [f.values]
-            groups += [k]
+            block = list(f.columns().values())
+            groups += list(range(k, k + len(block)))
         blocks += block
         cols.append(list(range(k, k + len(block))))
         k += len(block)

@@ -60,6 +60,13 @@ class Factor:
     def discrete(self) -> bool:
         return self.kind == "categorical"
 
+    def columns(self) -> dict[str, np.ndarray]:
+        """The numbers a linear model sees: an angle as its sine and cosine (`NAME.sin`,
+        `NAME.cos`, continuous on the circle), anything else as its values."""
+        if self.kind == "angle":
+            return {f"{self.name}.sin": np.sin(self.values), f"{self.name}.cos": np.cos(self.values)}
+        return {self.name: self.values}
+
 
 def expand(names) -> list[str]:
     """Factor names for latent / group names (order kept, duplicates dropped)."""

@@ -154,17 +154,9 @@ METRICS = ("dci.disentanglement", "dci.completeness", "dci.informativeness", "mi
 
 def factor_matrix(factors) -> tuple[np.ndarray, list[str], list[bool]]:
     """(n, k) factor values, their names, discrete flags; an angle becomes .sin and .cos columns."""
-    cols, names, discrete = [], [], []
-    for fac in factors:
-        if fac.kind == "angle":
-            cols += [np.sin(fac.values), np.cos(fac.values)]
-            names += [f"{fac.name}.sin", f"{fac.name}.cos"]
-            discrete += [False, False]
-        else:
-            cols.append(fac.values.astype(np.float64))
-            names.append(fac.name)
-            discrete.append(fac.discrete)
-    return np.stack(cols, axis=1), names, discrete
+    cols = {k: v for fac in factors for k, v in fac.columns().items()}
+    discrete = [fac.discrete for fac in factors for _ in fac.columns()]
+    return np.stack([v.astype(np.float64) for v in cols.values()], axis=1), list(cols), discrete
 
 
 def _name_columns(scores: dict, names: list[str]) -> dict:

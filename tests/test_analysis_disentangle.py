@@ -247,7 +247,7 @@ def with_value(a, row, col, value):
      r"train_fraction must be a number between 0 and 1 \(exclusive\), got 1.0"),
     (lambda: sap(GOOD_CODES, GOOD_FACTORS, [True, False], train_fraction=0.99),
      "train_fraction=0.99 leaves 40 training and 0 held-out samples"),
-    (lambda: dci(GOOD_CODES, GOOD_FACTORS, [True, False], seed="a"), "seed must be an int or a numpy.random.Generator"),
+    (lambda: dci(GOOD_CODES, GOOD_FACTORS, [True, False], seed="a"), "seed must be a numpy.random.Generator, an int seed or None"),
     (lambda: dci(GOOD_CODES.astype(str), GOOD_FACTORS, [True, False]), "codes must hold real numbers"),
 ])
 def test_bad_input_is_refused(call, match):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from latentscape.analysis.seeds import as_generator
 from latentscape.errors import AnalysisError
 
 KINDS = ("linear", "rbf", "debiased")
@@ -324,16 +325,6 @@ def cka_matrix(feats_a: dict, feats_b: dict, kind: str = "linear",
     return np.array([[float(np.vdot(ga, gb)) for gb in grams_b] for ga in grams_a])
 
 
-def _as_generator(rng) -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise AnalysisError(f"rng must be a numpy.random.Generator, an int seed or None, got {rng!r}")
-
-
 def _permutation_statistic(X, Y, kind: str, threshold: float):
     """A function perm -> CKA(X, Y[perm]) that reuses everything not touched by the permutation."""
     n, p, q = X.shape[0], X.shape[1], Y.shape[1]
@@ -371,7 +362,7 @@ def cka_permutation_test(X, Y, kind: str = "linear", n_permutations: int = 200, 
     if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) \
             or n_permutations < 1:
         raise AnalysisError(f"n_permutations must be a positive integer, got {n_permutations!r}")
-    gen = _as_generator(rng)
+    gen = as_generator(rng, "rng")
     X, Y = _check_pair(X, Y, kind)
     statistic = _permutation_statistic(X, Y, kind, threshold)
     n = X.shape[0]

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from latentscape.analysis.ridge import fit_ridge_loo, standardise
+from latentscape.analysis.seeds import as_generator
 from latentscape.errors import AnalysisError
 
 IMPORTANCE_KINDS = ("linear", "forest")
@@ -145,14 +146,6 @@ def _check_two_dims(d: int, metric: str) -> None:
                             f"dimension with the second best); codes has {d}")
 
 
-def _rng(seed) -> np.random.Generator:
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (int, np.integer)) and not isinstance(seed, bool):
-        return np.random.default_rng(int(seed))
-    raise AnalysisError(f"seed must be an int or a numpy.random.Generator, got {seed!r}")
-
-
 def _split(n: int, train_fraction, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Random training / held-out row indices; both parts get at least 2 rows."""
     if not isinstance(train_fraction, (float, int, np.floating)) or not 0 < train_fraction < 1:
@@ -213,7 +206,7 @@ def dci(codes, factors, discrete, *, importance: str = "linear", train_fraction:
     if importance not in IMPORTANCE_KINDS:
         raise AnalysisError(f"unknown importance {importance!r}; allowed: {', '.join(IMPORTANCE_KINDS)}")
     inp = _check_inputs(codes, factors, discrete)
-    rng = _rng(seed)
+    rng = as_generator(seed)
     train, test = _split(inp.codes.shape[0], train_fraction, rng)
     _check_classes(inp, train, "training")
     fit = _fit_linear if importance == "linear" else _fit_trees
@@ -366,7 +359,7 @@ def sap(codes, factors, discrete, *, train_fraction: float = 0.8,
     if cont:
         matrix[:, cont] = _squared_correlation(inp.codes, inp.factors[:, cont])
     if inp.labels:
-        train, test = _split(inp.codes.shape[0], train_fraction, _rng(seed))
+        train, test = _split(inp.codes.shape[0], train_fraction, as_generator(seed))
         _check_classes(inp, train, "training")
         for j, lab in inp.labels.items():
             matrix[:, j] = _nearest_mean_accuracy(inp.codes, lab, train, test)

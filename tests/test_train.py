@@ -134,7 +134,7 @@ def test_loss_decreases_and_metrics_beat_chance(learned, learn_root):
     import yaml
     rec = yaml.safe_load((run / "config.yaml").read_text())["run"]
     manifest = json.loads((learn_root / "dataset.json").read_text())
-    assert rec["dataset"]["spec_hash"] == manifest["spec_hash"] and rec["latentscape_version"] == "0.2.0"
+    assert rec["dataset"]["spec_hash"] == manifest["spec_hash"] and rec["latentscape_version"] == "0.3.0"
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     try:
         import tensorboard  # noqa: F401  (optional extra)

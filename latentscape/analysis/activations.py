@@ -142,7 +142,9 @@ def extract(net: Network, batches, n: int, out, *, layers=None, reduce: str = "p
                 if writer is None:
                     reducers = {k: _Reducer(k, tuple(hooks.out[k].shape[1:]), reduce, width, seed, device)
                                 for k in layers}
-                    info = {"reduction": reduce, "width": width, "seed": seed, "input_size": size, **(meta or {})}
+                    from latentscape.version import __version__
+                    info = {"reduction": reduce, "width": width, "seed": seed, "input_size": size,
+                            "latentscape_version": __version__, **(meta or {})}
                     writer = ActivationWriter(Path(out), n, {k: r.width for k, r in reducers.items()},
                                               {k: r.shape for k, r in reducers.items()},
                                               {k: r.kind for k, r in reducers.items()}, info, stimulus_ids)

@@ -7,6 +7,9 @@ import click
 _SEED = click.option("--seed", type=int, default=0, show_default=True, help="Seed of folds / projections / splits.")
 _OVERWRITE = click.option("--overwrite", is_flag=True, help="Replace output files that exist.")
 _QUIET = click.option("--quiet", is_flag=True, help="No progress bar.")
+_LATENTS = click.option("--latents", help="Latents or groups, comma-separated (default: every latent that varies).")
+_LAYERS = click.option("--layers", help="Comma-separated layers of ACTS (default: all).")
+_OUT_DIR = click.option("--out", required=True, type=click.Path(), help="Output directory.")
 _DATA = click.option("--data", type=click.Path(), help="The dataset the activations were extracted from "
                                                        "(default: the one recorded in the activation file).")
 
@@ -53,13 +56,13 @@ def activations_cmd(network, data, out, layers, split, reduce, width, weights, i
 @analyze.command("decode")
 @click.argument("acts", type=click.Path())
 @_DATA
-@click.option("--latents", help="Latents or groups, comma-separated (default: every latent that varies).")
-@click.option("--layers", help="Comma-separated layers of ACTS (default: all).")
+@_LATENTS
+@_LAYERS
 @click.option("--folds", type=int, default=5, show_default=True)
 @click.option("--repeats", type=int, default=1, show_default=True, help="Repeat k-fold with reshuffled folds.")
 @click.option("--hold-out", type=click.Choice(["images", "objects"]), default="images", show_default=True,
               help="objects: folds of whole objects (generalisation to unseen objects).")
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
+@_OUT_DIR
 @_SEED
 @_OVERWRITE
 @_QUIET
@@ -85,7 +88,7 @@ def decode_cmd(acts, data, latents, layers, folds, repeats, hold_out, out, seed,
 @click.option("--layers-a", help="Layers of ACTS_A (default: all).")
 @click.option("--layers-b", help="Layers of ACTS_B (default: all).")
 @click.option("--permutations", type=int, default=0, show_default=True, help="Permutation null per cell (p-values).")
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
+@_OUT_DIR
 @_SEED
 @_OVERWRITE
 def cka_cmd(acts_a, acts_b, kind, threshold, layers_a, layers_b, permutations, out, seed, overwrite):
@@ -106,7 +109,7 @@ def cka_cmd(acts_a, acts_b, kind, threshold, layers_a, layers_b, permutations, o
               show_default=True, help="Dissimilarity between two images' activation patterns.")
 @click.option("--method", type=click.Choice(["spearman", "pearson", "kendall"]), default="spearman",
               show_default=True, help="How two RDMs are compared.")
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
+@_OUT_DIR
 @_OVERWRITE
 def rsa_cmd(acts_a, acts_b, layers_a, layers_b, metric, method, out, overwrite):
     """Layer x layer RSA (Spearman correlation of correlation-distance RDMs by default)."""
@@ -122,9 +125,9 @@ def rsa_cmd(acts_a, acts_b, layers_a, layers_b, metric, method, out, overwrite):
 @analyze.command("disentanglement")
 @click.argument("acts", type=click.Path())
 @_DATA
-@click.option("--latents", help="Latents or groups, comma-separated (default: every latent that varies).")
-@click.option("--layers", help="Comma-separated layers of ACTS (default: all).")
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
+@_LATENTS
+@_LAYERS
+@_OUT_DIR
 @_SEED
 @_OVERWRITE
 @_QUIET
@@ -143,10 +146,10 @@ def disentanglement_cmd(acts, data, latents, layers, out, seed, overwrite, quiet
 @click.option("--neural", "recordings", required=True, type=click.Path(),
               help="Recordings: NetCDF (.nc) or HDF5 (.h5), presentation x neuroid [x repetition], stimulus_id.")
 @_DATA
-@click.option("--layers", help="Comma-separated layers of ACTS (default: all).")
+@_LAYERS
 @click.option("--components", type=int, default=25, show_default=True, help="PLS components.")
 @click.option("--splits", type=int, default=10, show_default=True, help="90/10 splits stratified by object.")
-@click.option("--out", required=True, type=click.Path(), help="Output directory.")
+@_OUT_DIR
 @_SEED
 @_OVERWRITE
 def neural_cmd(acts, recordings, data, layers, components, splits, out, seed, overwrite):

@@ -298,31 +298,45 @@ def cka_matrix(feats_a: dict, feats_b: dict, kind: str = "linear",
     """
     kind = _check_kind(kind)
     threshold = _check_threshold(threshold)
+
+    def unit_gram(X: np.ndarray, name: str) -> np.ndarray:
+        _check_count(X.shape[0], kind)
+        G = _centered_gram(X, kind, threshold, name)
+        norm = np.linalg.norm(G)
+        if norm == 0:
+            raise AnalysisError(f"{name} is the same for every image: CKA is undefined")
+        return G / norm
+
+    return layer_matrix(feats_a, feats_b, _as_features, unit_gram, lambda ga, gb: float(np.vdot(ga, gb)))
+
+
+def layer_matrix(feats_a: dict, feats_b: dict, load, prepare, compare) -> np.ndarray:
+    """compare(prepared a, prepared b) for every layer of feats_a (rows) and of feats_b (columns).
+
+    Each layer's array is turned into features by `load(arr, name)` and then `prepare(X, name)`
+    once (a layer passed in both dicts as the same array once); every layer must hold the same
+    number of rows (images). Shared by cka_matrix and rsa.rsa_matrix."""
     for label, feats in (("feats_a", feats_a), ("feats_b", feats_b)):
         if not isinstance(feats, dict) or not feats:
             raise AnalysisError(f"{label} must be a non-empty dict of layer name -> activations")
-    cache: dict[int, np.ndarray] = {}
+    cache: dict[int, object] = {}
     counts: dict[str, int] = {}
 
-    def unit_gram(label: str, layer: str, arr) -> np.ndarray:
+    def prepared(label: str, layer: str, arr):
         key = id(arr)
         if key not in cache:
-            X = _as_features(arr, f"{label}[{layer!r}]")
-            counts[f"{label}[{layer!r}]"] = X.shape[0]
+            name = f"{label}[{layer!r}]"
+            X = load(arr, name)
+            counts[name] = X.shape[0]
             if len(set(counts.values())) > 1:
                 raise AnalysisError("all layers must hold the same images, but the row counts differ: "
                                     + ", ".join(f"{k} has {v}" for k, v in counts.items()))
-            _check_count(X.shape[0], kind)
-            G = _centered_gram(X, kind, threshold, f"{label}[{layer!r}]")
-            norm = np.linalg.norm(G)
-            if norm == 0:
-                raise AnalysisError(f"{label}[{layer!r}] is the same for every image: CKA is undefined")
-            cache[key] = G / norm
+            cache[key] = prepare(X, name)
         return cache[key]
 
-    grams_a = [unit_gram("feats_a", k, v) for k, v in feats_a.items()]
-    grams_b = [unit_gram("feats_b", k, v) for k, v in feats_b.items()]
-    return np.array([[float(np.vdot(ga, gb)) for gb in grams_b] for ga in grams_a])
+    pa = [prepared("feats_a", k, v) for k, v in feats_a.items()]
+    pb = [prepared("feats_b", k, v) for k, v in feats_b.items()]
+    return np.array([[compare(x, y) for y in pb] for x in pa])
 
 
 def _permutation_statistic(X, Y, kind: str, threshold: float):

@@ -13,7 +13,7 @@ import numpy as np
 from scipy import stats
 from scipy.spatial.distance import squareform
 
-from latentscape.analysis.cka import _as_features, _gram
+from latentscape.analysis.cka import _as_features, _gram, layer_matrix
 from latentscape.errors import AnalysisError
 
 METRICS = ("correlation", "euclidean", "sqeuclidean")
@@ -116,28 +116,14 @@ def rsa_matrix(feats_a: dict, feats_b: dict, metric: str = "correlation",
     """
     metric = _check_choice(metric, METRICS, "RDM metric")
     method = _check_choice(method, METHODS, "RDM comparison method")
-    for label, feats in (("feats_a", feats_a), ("feats_b", feats_b)):
-        if not isinstance(feats, dict) or not feats:
-            raise AnalysisError(f"{label} must be a non-empty dict of layer name -> activations")
-    cache: dict[int, np.ndarray] = {}
-    counts: dict[str, int] = {}
 
-    def layer_vector(label: str, layer: str, arr) -> np.ndarray:
-        key = id(arr)
-        if key not in cache:
-            name = f"{label}[{layer!r}]"
-            X = _features_for_rdm(arr, name)
-            counts[name] = X.shape[0]
-            if len(set(counts.values())) > 1:
-                raise AnalysisError("all layers must hold the same images, but the row counts differ: "
-                                    + ", ".join(f"{k} has {v}" for k, v in counts.items()))
-            v = _as_condensed(squareform(_square_rdm(X, metric, name), force="tovector", checks=False),
-                              f"the RDM of {name}")
-            cache[key] = v if method == "kendall" else _unit(v, method)
-        return cache[key]
+    def vector(X: np.ndarray, name: str) -> np.ndarray:
+        v = _as_condensed(squareform(_square_rdm(X, metric, name), force="tovector", checks=False),
+                          f"the RDM of {name}")
+        return v if method == "kendall" else _unit(v, method)
 
-    va = [layer_vector("feats_a", k, v) for k, v in feats_a.items()]
-    vb = [layer_vector("feats_b", k, v) for k, v in feats_b.items()]
     if method == "kendall":
-        return np.array([[float(stats.kendalltau(x, y).statistic) for y in vb] for x in va])
-    return np.array([[float(np.dot(x, y)) for y in vb] for x in va])
+        compare = lambda x, y: float(stats.kendalltau(x, y).statistic)  # noqa: E731
+    else:
+        compare = lambda x, y: float(np.dot(x, y))  # noqa: E731
+    return layer_matrix(feats_a, feats_b, _features_for_rdm, vector, compare)

@@ -88,6 +88,40 @@ def read_factors(data, image_ids: np.ndarray, names=None, *, spec_hash: str | No
     indices, in that order) of the dataset at `data`. `spec_hash`: the identity the images were
     taken from (an activation file's); a different dataset at `data` is refused. A named factor
     that is held fixed is an error unless `allow_fixed`."""
+    return latent_table(data, image_ids, spec_hash).factors(names, allow_fixed)
+
+
+@dataclass(frozen=True)
+class LatentTable:
+    """The stored latents of the analysed images, read once; `factors` picks columns from them."""
+
+    data: str
+    lat: dict
+    pos: np.ndarray  # row of each analysed image in `lat`
+    tables: dict  # class names of the categorical latents
+
+    def factors(self, names=None, allow_fixed: bool = False) -> list[Factor]:
+        """As `read_factors`."""
+        factors = [_factor(c, self.lat, self.pos, self.tables) for c in expand(names or DEFAULT)]
+        if names is None:
+            return [f for f in factors if _varies(f)]
+        if allow_fixed:
+            return factors
+        out: list[Factor] = []
+        for n in names:  # a group keeps its columns that vary (lighting with a fixed temperature)
+            cols = [f for f in factors if f.name in EXPAND.get(n, (n,))]
+            vary = [f for f in cols if _varies(f)]
+            if not vary:
+                f = cols[0]
+                others = ", ".join(x.name for x in _all_varying(self.lat, self.pos, self.tables)) or "none"
+                raise AnalysisError(f"latent {n!r} is held fixed in {self.data} (every analysed image has "
+                                    f"{f.name}={_show(f)}); latents that vary: {others}")
+            out += [f for f in vary if f.name not in {x.name for x in out}]
+        return out
+
+
+def latent_table(data, image_ids: np.ndarray, spec_hash: str | None = None) -> LatentTable:
+    """Read the latents of the images `image_ids` of the dataset at `data` (see read_factors)."""
     from latentscape.dataset.reader import DatasetReader
     image_ids = np.asarray(image_ids)
     if image_ids.dtype.kind not in "iu":
@@ -104,23 +138,7 @@ def read_factors(data, image_ids: np.ndarray, names=None, *, spec_hash: str | No
     inside = np.minimum(pos, len(lat["index"]) - 1)
     if np.any(pos >= len(lat["index"])) or np.any(lat["index"][inside] != image_ids):
         raise AnalysisError(f"image indices of the activations are not all in {data}")
-    factors = [_factor(c, lat, pos, tables) for c in expand(names or DEFAULT)]
-    varying = [f for f in factors if _varies(f)]
-    if names is None:
-        return varying
-    if allow_fixed:
-        return factors
-    out: list[Factor] = []
-    for n in names:  # a group keeps its columns that vary (lighting with a fixed temperature)
-        cols = [f for f in factors if f.name in EXPAND.get(n, (n,))]
-        vary = [f for f in cols if _varies(f)]
-        if not vary:
-            f = cols[0]
-            others = ", ".join(x.name for x in _all_varying(lat, pos, tables)) or "none"
-            raise AnalysisError(f"latent {n!r} is held fixed in {data} (every analysed image has "
-                                f"{f.name}={_show(f)}); latents that vary: {others}")
-        out += [f for f in vary if f.name not in {x.name for x in out}]
-    return out
+    return LatentTable(str(data), lat, pos, tables)
 
 
 def _factor(name: str, lat: dict, pos: np.ndarray, tables: dict) -> Factor:

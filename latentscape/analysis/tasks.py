@@ -49,12 +49,13 @@ def activations(network, data, out, *, layers=None, split: str | None = None, re
     return {"path": str(path), "n": len(f), "layers": {k: f.widths[k] for k in f.layers}, "network": net.source}
 
 
-def _factors(f: ActivationFile, data, latents):
-    from latentscape.analysis.factors import read_factors
+def _latents(f: ActivationFile, data):
+    """(dataset, its latents of the images of `f`), read once."""
+    from latentscape.analysis.factors import latent_table
     data = data or f.data
     if data is None or f.stimulus_id is not None:
         raise AnalysisError(f"{f.path} was extracted from an image folder; latents need a latentscape dataset")
-    return data, read_factors(data, f.index, latents, spec_hash=f.meta.get("spec_hash"))
+    return data, latent_table(data, f.index, spec_hash=f.meta.get("spec_hash"))
 
 
 def decode(acts, out, *, data=None, latents=None, layers=None, folds: int = 5, repeats: int = 1,
@@ -62,15 +63,14 @@ def decode(acts, out, *, data=None, latents=None, layers=None, folds: int = 5, r
     """Layer x latent linear decoding -> decode.json, decode.csv, decode.png."""
     from latentscape.analysis import decode as dec
     from latentscape.analysis import figures
-    from latentscape.analysis.factors import read_factors
     o = OutDir(out, ["decode.json", "decode.csv", "decode.png"], overwrite)
     f = ActivationFile(acts)
     layers = f.check_layers(layers)
-    data, factors = _factors(f, data, latents)
+    data, table = _latents(f, data)
+    factors = table.factors(latents)
     if hold_out == "objects" and latents is None:  # identity cannot be read out of unseen objects
         factors = [x for x in factors if x.name != "object_id"]
-    objects = (read_factors(data, f.index, ["object_id"], allow_fixed=True)[0].values
-               if hold_out == "objects" else None)
+    objects = table.factors(["object_id"], allow_fixed=True)[0].values if hold_out == "objects" else None
     bar = _bar(len(layers), "decode", "layer") if progress else None
     try:
         scores = dec.decode({k: f.features(k) for k in layers}, factors, folds=folds, repeats=repeats,
@@ -126,8 +126,8 @@ def disentanglement(acts, out, *, data=None, latents=None, layers=None, seed: in
     o = OutDir(out, ["disentanglement.json", "disentanglement.csv", "disentanglement.png"], overwrite)
     f = ActivationFile(acts)
     layers = f.check_layers(layers)
-    data, factors = _factors(f, data, latents)
-    cols, names, discrete = factor_matrix(factors)
+    data, table = _latents(f, data)
+    cols, names, discrete = factor_matrix(table.factors(latents))
     bar = _bar(len(layers), "disentanglement", "layer") if progress else None
     per_layer, rows = {}, []
     try:

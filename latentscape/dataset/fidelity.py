@@ -55,14 +55,12 @@ def measure(root, limit: int | None = None) -> dict:
     with DatasetReader(root) as r:
         lat = r.latents()
         n = len(lat["index"]) if limit is None else min(limit, len(lat["index"]))
-        has_masks = "masks" in r._file(0)
+        has_masks = r.has_masks()
         clipped = np.full(n, np.nan)
         contrast = np.full(n, np.nan)
         if has_masks:
-            for i in range(n):
-                k, row = r.locate(int(lat["index"][i]))
-                f = r._file(k)
-                clipped[i], contrast[i] = image_fidelity(f["images"][row], f["masks"][row])
+            for i, index in enumerate(lat["index"][:n]):
+                clipped[i], contrast[i] = image_fidelity(r.image(int(index)), r.mask(int(index)))
         categories = list(r.categories)
         solid_kinds = [b.get("kind") in ("color", "backdrop") for b in r.manifest.get("backgrounds", [])]
     visible = lat.get("meta/visible_fraction", np.full(len(lat["index"]), np.nan))[:n].astype(np.float64)

@@ -53,11 +53,21 @@ class DatasetReader:
         return k, index - self.shards[k]["index_start"]
 
     def image(self, index: int) -> np.ndarray:
+        return self._pixels("images", index)
+
+    def mask(self, index: int) -> np.ndarray:
+        """The 0..255 object mask of an image (datasets rendered with the mask pass)."""
+        return self._pixels("masks", index)
+
+    def has_masks(self) -> bool:
+        return bool(self.shards) and "masks" in self._file(0)
+
+    def _pixels(self, name: str, index: int) -> np.ndarray:
         k, row = self.locate(index)
         f = self._file(k)
-        if "images" not in f:
-            raise FormatError(f"{f.filename}: has no images dataset")
-        return f["images"][row]
+        if name not in f:
+            raise FormatError(f"{f.filename}: has no {name} dataset")
+        return f[name][row]
 
     def latents(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Every latent (or those named) concatenated over shards in index order, plus `index`."""

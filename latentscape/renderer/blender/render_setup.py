@@ -47,7 +47,7 @@ def configure_render(scene, settings):
     # Colour management: sRGB 8-bit output through AgX or the plain Standard transform.
     scene.display_settings.display_device = "sRGB"
     vs = scene.view_settings
-    vs.view_transform = {"agx": "AgX", "standard": "Standard"}[getattr(settings, "view_transform", "standard")]
+    vs.view_transform = {"agx": "AgX", "standard": "Standard"}[settings.view_transform]
     vs.look = "None"
     vs.exposure = 0.0
     vs.gamma = 1.0

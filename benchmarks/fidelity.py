@@ -14,6 +14,11 @@ Settings (everything else at the defaults: default library, all groups varying, 
     (all of the above at the distance range of 0.2, U(3, 6) m)
     defaults         the 0.3 defaults: AgX, three_quarter, distance U(2.5, 4.5) m
     defaults-pose-fixed  the same with --vary position,category,identity
+    (all of the above without the guarantees of 0.4: --min-visible 0 --min-contrast 0)
+    guarded          the 0.4 defaults: the 0.3 ones with --min-visible 0.005 --min-contrast 10
+    guarded-pose-fixed  the same with --vary position,category,identity (no contrast guarantee:
+                     the background does not vary)
+    real-size        the 0.4 defaults with --size real
 
 Renders into benchmarks/data/fidelity/<setting> (git-ignored; reused with --reuse), prints a
 table, writes benchmarks/results/fidelity.json and a 4x4 sheet of the first 16 images per
@@ -46,6 +51,14 @@ SETTINGS = {"before": {"view_transform": "standard", "pose_mode": "so3", "canoni
             "defaults": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter"},
             "defaults-pose-fixed": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter",
                                     "vary": ("position", "category", "identity")}}
+OFF = {"min_visible": 0.0, "min_contrast": 0.0}  # no guarantees before 0.4
+SETTINGS = {k: {**v, **OFF} for k, v in SETTINGS.items()}
+SETTINGS.update({
+    "guarded": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter"},
+    "guarded-pose-fixed": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter",
+                           "vary": ("position", "category", "identity")},
+    "real-size": {"view_transform": "agx", "pose_mode": "so3", "canonical_pose": "three_quarter", "size": "real"},
+})
 
 
 def parse_args(argv=None):
@@ -70,12 +83,36 @@ def render_setting(name: str, args) -> float:
     spec = DatasetSpec(n=args.n, resolution=args.resolution, shard_size=min(args.n, 250), seed=0,
                        pose_mode=s["pose_mode"], canonical_pose=s["canonical_pose"],
                        **({"vary": s["vary"]} if "vary" in s else {}),
+                       **{k: s[k] for k in ("min_visible", "min_contrast", "size") if k in s},
                        **({"distributions": (("distance", Dist(kind="uniform", low=s["distance"][0],
                                                                high=s["distance"][1])),)} if "distance" in s else {}),
                        render=RenderSettings(samples=args.samples, passes=("mask",), view_transform=s["view_transform"]))
     t = time.perf_counter()
     render(spec, Path(args.data) / name, device="cpu", workers=args.workers, overwrite=True, progress=False)
     return time.perf_counter() - t
+
+
+def guarantee_summary(root: Path) -> dict:
+    """Re-draws per cause, how well the predictions match the pixels, and the real sizes drawn."""
+    from latentscape.dataset.reader import DatasetReader
+    with DatasetReader(root) as r:
+        lat = r.latents()
+    out = {}
+    for cause in ("rejections", "rejections_visible", "rejections_contrast"):
+        if f"meta/{cause}" in lat:
+            out[f"mean_{cause}"] = float(lat[f"meta/{cause}"].mean())
+    pv, seen = lat.get("meta/predicted_visible"), lat.get("meta/visible_fraction")
+    if pv is not None and np.isfinite(pv).any():
+        out["visible_over_predicted_median"] = float(np.median(seen / pv))
+    pc, k = lat.get("meta/predicted_contrast"), lat.get("meta/contrast")
+    if pc is not None and k is not None and np.isfinite(pc).sum() > 2:
+        ok = np.isfinite(pc) & np.isfinite(k)
+        out["contrast_prediction"] = {"images": int(ok.sum()), "corr": float(np.corrcoef(pc[ok], k[ok])[0, 1]),
+                                      "median_abs_error": float(np.median(np.abs(pc[ok] - k[ok])))}
+    if "meta/size_m" in lat:
+        out["size_m_q05_q50_q95"] = [float(x) for x in np.quantile(lat["meta/size_m"], [0.05, 0.5, 0.95])]
+        out["distance_q05_q50_q95"] = [float(x) for x in np.quantile(lat["distance"], [0.05, 0.5, 0.95])]
+    return out
 
 
 def sheet(root: Path, out: Path, k: int = 16) -> str:
@@ -103,10 +140,11 @@ def main(argv=None) -> int:
         root = Path(args.data) / name
         m = measure(root)
         results[name] = {**{k: list(v) if isinstance(v, tuple) else v for k, v in SETTINGS[name].items()},
-                         "render_s": seconds, **summarise(m),
+                         "render_s": seconds, **summarise(m), **guarantee_summary(root),
                          "sheet": sheet(root, Path(args.sheets) / f"fidelity_{name}.png")}
     keys = ["empty", "under_0.1%", "under_1%", "visible_q05_q50_q95", "clipped_over_20%", "clipped_over_50%",
-            "contrast_under_10", "solid_contrast_under_10", "solid_background_images"]
+            "contrast_under_10", "solid_contrast_under_10", "solid_background_images", "mean_rejections",
+            "mean_rejections_visible", "mean_rejections_contrast", "visible_over_predicted_median"]
     print(f"{args.n} default images at {args.resolution} px per setting")
     print(f"{'':<26}" + "".join(f"{n:>19}" for n in names))
     for k in keys:

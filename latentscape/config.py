@@ -21,7 +21,7 @@ from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
 from latentscape.latents.geometry import CANONICAL_VIEWS
 from latentscape.latents.space import (GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value,
-                                      params_for)
+                                      params_for, REDRAW)
 
 PASSES = ("mask", "depth")
 CATEGORY_SAMPLING = ("balanced", "objects")
@@ -36,7 +36,16 @@ VIEW_TRANSFORMS = ("agx", "standard")
 # before the field existed keeps its identity (and can be resumed and repaired), and a stored
 # document without the field is read back with that value.
 LEGACY_RENDER = {"view_transform": "standard"}
-LEGACY_SPEC = {"canonical_pose": "front"}
+LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit"}
+SIZES = ("unit", "real")
+MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fidelity.md)
+
+
+def _any_in(vary, groups) -> bool:
+    """True if `vary` (group names, or "all"/"none" before parsing) names one of `groups`."""
+    if isinstance(vary, str):
+        return vary.strip() == "all" or any(g in vary.split(",") for g in groups)
+    return any(g in vary for g in groups) if isinstance(vary, (list, tuple)) else False
 
 
 @dataclass(frozen=True)
@@ -113,10 +122,18 @@ class DatasetSpec:
     render: RenderSettings = field(default_factory=RenderSettings)
     storage: StorageSettings = field(default_factory=StorageSettings)
     canonical_pose: str | None = None  # front | three_quarter; None: front in facing mode, else three_quarter
+    # Guarantees decided before rendering (None: the default where a re-draw can meet it, else off).
+    min_visible: float | None = None  # share of the image's pixels the object's hull must cover (0: off)
+    min_contrast: float | None = None  # on solid backgrounds: predicted object-to-surround difference, /255 (0: off)
+    size: str = "unit"  # unit: longest side 1 m; real: the catalogue's real-world size (positions scale with it)
 
     def __post_init__(self):
         if self.canonical_pose is None:
             object.__setattr__(self, "canonical_pose", "front" if self.pose_mode == "facing" else "three_quarter")
+        if self.min_visible is None:  # on where pose, position or scale may be re-drawn
+            object.__setattr__(self, "min_visible", MIN_VISIBLE if _any_in(self.vary, REDRAW["visible"]) else 0.0)
+        if self.min_contrast is None:  # on where the background or the lighting may be re-drawn
+            object.__setattr__(self, "min_contrast", MIN_CONTRAST if _any_in(self.vary, REDRAW["contrast"]) else 0.0)
         self._validate()
         # canonical order, so equal specs compare and hash equal
         object.__setattr__(self, "vary", tuple(sorted(self.vary, key=GROUPS.index)))
@@ -144,6 +161,9 @@ class DatasetSpec:
         _one_of(self.position_mode, POSITION_MODES, "position_mode")
         _one_of(self.pose_mode, POSE_MODES, "pose_mode")
         _one_of(self.canonical_pose, tuple(CANONICAL_VIEWS), "canonical_pose")
+        _number_in(self.min_visible, 0.0, 0.5, "min_visible", "[0, 0.5] (a share of the image's pixels)")
+        _number_in(self.min_contrast, 0.0, 255.0, "min_contrast", "[0, 255] (8-bit luminance steps)")
+        _one_of(self.size, SIZES, "size")
         _one_of(self.category_sampling, CATEGORY_SAMPLING, "category_sampling")
         _one_of(self.license, ("any", "cc0"), "license")
         _strict_bool(self.skip_bad_assets, "skip_bad_assets")
@@ -193,6 +213,7 @@ class DatasetSpec:
                        "passes": list(self.render.passes), "view_transform": self.render.view_transform},
             "storage": {"compression": self.storage.compression},
             "canonical_pose": self.canonical_pose,
+            "min_visible": float(self.min_visible), "min_contrast": float(self.min_contrast), "size": self.size,
         }
 
     def identity_dict(self) -> dict:

@@ -46,8 +46,8 @@ class ResolvedDataset:
     def sampler(self) -> LatentSampler:
         s = self.spec
         rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling,
-                          s.canonical_pose)
-        return LatentSampler(rules, self.dists, self.library)
+                          s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform)
+        return LatentSampler(rules, self.dists, self.library, tuple((b.kind, b.rgb) for b in self.backgrounds))
 
     def varying_groups(self) -> list[str]:
         return varying_groups(self.dists)
@@ -62,10 +62,17 @@ class ResolvedDataset:
             "scene": self.scene,
             "distributions": {k: d.to_dict() for k, d in self.distributions},
             "categories": self.library.categories,
-            "objects": [_object_record(o) for o in self.library.objects],
+            "objects": [_object_record(o, self._object_keys()) for o in self.library.objects],
             "skipped": list(self.library.skipped),
             "backgrounds": [_background_record(b) for b in self.backgrounds],
         }
+
+    def _object_keys(self) -> tuple[str, ...]:
+        """What the object records hold: the hull and colour when a guarantee uses them, the real
+        size with --size real (so datasets made without them keep their identity)."""
+        s = self.spec
+        extra = ("hull", "colour") if s.min_visible > 0 or s.min_contrast > 0 else ()
+        return _OBJECT_KEYS + extra + (("size_m",) if s.size == "real" else ())
 
     def identity(self) -> str:
         """The dataset's identity: a hash of `to_dict()` (16 hex digits)."""
@@ -214,14 +221,19 @@ _OBJECT_KEYS = ("name", "category", "extents", "source", "licence", "builder", "
                 "rotation")
 
 
-def _object_record(o: ObjectInfo) -> dict:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k in _OBJECT_KEYS for v in [getattr(o, k)]}
+_OPTIONAL_KEYS = ("hull", "colour", "size_m")
+
+
+def _object_record(o: ObjectInfo, keys=_OBJECT_KEYS) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k in keys for v in [getattr(o, k)]}
 
 
 def _object_fields(r: dict) -> dict:
-    f = {k: r[k] for k in _OBJECT_KEYS if k in r}
+    f = {k: r[k] for k in _OBJECT_KEYS + _OPTIONAL_KEYS if k in r}
     f["extents"] = tuple(float(x) for x in f["extents"])
     f["rotation"] = tuple(f["rotation"]) if f.get("rotation") else None
+    if f.get("colour") is not None:
+        f["colour"] = tuple(float(x) for x in f["colour"])
     return f
 
 

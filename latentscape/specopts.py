@@ -40,6 +40,15 @@ SPEC_OPTIONS = [
                       "above) or front (facing the camera head-on; before 0.3, and the default of --pose-mode facing)."),
     click.option("--view-transform", type=click.Choice(["agx", "standard"]),
                  help="Colour: agx (default; highlights roll off) or standard (plain sRGB, clips; before 0.3)."),
+    click.option("--min-visible", type=float,
+                 help="Share of the image's pixels each object must cover, decided before rendering from its "
+                      "convex hull (default 0.005; 0 turns the guarantee off)."),
+    click.option("--min-contrast", type=float,
+                 help="On solid backgrounds: least predicted difference (0..255) in mean luminance between the "
+                      "object and its surround (default 10; 0 turns the guarantee off)."),
+    click.option("--size", type=click.Choice(["unit", "real"]),
+                 help="unit: every object's longest side is 1 m (default); real: the catalogue's real-world size, "
+                      "with the position ranges scaled by it."),
     click.option("--compression", help="Shard compression: none, lzf, gzip-N, zstd."),
 ]
 
@@ -57,7 +66,7 @@ def spec_options(f):
 
 
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
-              "position_mode", "pose_mode", "canonical_pose", "margin", "categories", "category_sampling", "library",
+              "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
               "samples", "denoise", "passes", "view_transform", "compression"}
 

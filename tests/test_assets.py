@@ -77,6 +77,12 @@ def test_user_folder_every_format_loads(tmp_path, monkeypatch):
         want = (1.0, 0.25, 0.5) if o.builder.endswith((".obj", ".gltf", ".glb")) else (1.0, 0.5, 0.25)
         assert np.allclose(o.extents, want, atol=1e-5), (o.name, o.extents)
         assert o.triangles == 12
+        # a box's hull is its 8 corners, in the canonical frame (centred, longest side 1)
+        hull = o.hull_points()
+        assert len(hull) == 8 and np.allclose(np.sort(np.abs(hull), axis=0), np.tile(np.array(want) / 2, (8, 1)),
+                                              atol=1e-4), (o.name, hull)
+        assert o.size_m == pytest.approx(2.0)  # the model's own units (the box is 2 x 1 x 0.5)
+        assert len(o.colour) == 3 and all(0 <= c <= 1 for c in o.colour)
 
 
 @needs_bpy

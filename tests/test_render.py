@@ -297,7 +297,12 @@ def test_bad_asset_is_reported_with_shard_image_and_cause(tmp_path):
     cmd = [sys.executable, "-m", "latentscape", "render", "--library", "furniture", "--n", "4", "--shard-size", "2",
            "--resolution", "16", "--samples", "1", "--fix", "object_id=sh3d/Test#broken", "--device", "cpu",
            "--quiet", "--out", str(tmp_path / "out")]
+    # with the guarantees on (the default) it is refused before rendering: it has no vertex to measure
     r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "'sh3d/Test#broken' has no measured hull" in r.stderr and not (tmp_path / "out" / "shards").exists()
+    # with them off, Blender's own error is reported where it happens
+    r = subprocess.run(cmd + ["--min-visible", "0", "--min-contrast", "0"], capture_output=True, text=True, env=env)
     assert r.returncode == 1, r.stderr
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in r.stderr
@@ -309,7 +314,8 @@ def test_verify_reports_images_without_object_pixels(tmp_path, capsys):
     """An object too small to cover a pixel is kept, counted and reported, never dropped silently."""
     from latentscape.cli import main
     root = tmp_path / "tiny"
-    spec = _spec(n=2, shard_size=2, vary=("pose",), fix=(("scale", 0.001), ("category", "sphere"), ("background_id", 7)))
+    spec = _spec(n=2, shard_size=2, vary=("pose",), fix=(("scale", 0.001), ("category", "sphere"), ("background_id", 7)),
+                 min_visible=0.0)  # the guarantee off: the user asked for a speck
     render_dataset(spec, root, device="cpu", progress=False)
     problems, summary = verify(root)
     assert problems == [] and summary["empty_images"] == [0, 1]
@@ -382,6 +388,46 @@ def test_agx_keeps_a_white_object_under_a_strong_sun_from_clipping(tmp_path):
         grey[vt] = int(np.median(np.concatenate([img[m == 0][:, 0] for img, m in zip(imgs, masks)])))
     assert clipped["standard"] > 0.3 and clipped["agx"] == 0.0, clipped
     assert abs(grey["standard"] - 188) <= 2 and abs(grey["agx"] - 170) <= 2, grey
+
+
+def test_stored_fidelity_is_measured_from_the_pixels_and_the_hull_predicts_coverage(tmp_path):
+    """Every image stores what it shows (visible, clipped, contrast: equal to recomputing them from
+    the stored image and mask) and what was predicted before rendering: the convex hull's share of
+    the image bounds the measured coverage, and equals it (up to the silhouette's anti-aliased
+    edge) for the convex placeholders; the guarantees hold on the pixels."""
+    from latentscape.dataset.fidelity import image_fidelity
+    spec = _spec(n=24, shard_size=12, resolution=96, min_visible=0.02)
+    render_dataset(spec, tmp_path / "d", device="cpu", progress=False)
+    imgs, lat = _images(tmp_path / "d")
+    masks = _masks(tmp_path / "d")
+    for i in range(len(imgs)):
+        clipped, contrast = image_fidelity(imgs[i], masks[i])
+        assert np.isclose(lat["meta/clipped_fraction"][i], clipped, equal_nan=True)
+        assert np.isclose(lat["meta/contrast"][i], contrast, rtol=1e-6, equal_nan=True)
+    seen, hull = lat["meta/visible_fraction"], lat["meta/predicted_visible"]
+    edge = 4 * np.sqrt(hull) / 96  # a one-pixel band around the silhouette, as a share of the image
+    assert (seen <= hull + edge).all(), np.c_[seen, hull]
+    with DatasetReader(tmp_path / "d") as r:
+        names = [r.manifest["resolved"]["objects"][k]["name"] for k in lat["object_id"]]
+    convex = np.array([n in ("cube", "sphere", "cylinder", "cone") for n in names])
+    assert convex.sum() >= 8 and (np.abs(seen - hull)[convex] <= 0.05 * hull[convex] + edge[convex]).all()
+    assert seen.min() >= 0.02 - edge.max()  # --min-visible 0.02 holds on the pixels
+
+
+def test_real_size_renders_the_unit_image_scaled(tmp_path):
+    """--size real: a mug (0.11 m) is rendered at its size and its distance scaled with it, the
+    backdrop too, so the image equals the unit-size one while position and distance are metric."""
+    imgs, lats = {}, {}
+    for size in ("unit", "real"):
+        spec = DatasetSpec(library="procedural", n=3, shard_size=3, resolution=RES, seed=2, size=size,
+                           vary=("pose", "position"), fix=(("category", "mug"), ("background_id", 5)),
+                           render=RenderSettings(samples=2))
+        render_dataset(spec, tmp_path / size, device="cpu", progress=False)
+        imgs[size], lats[size] = _images(tmp_path / size)
+    assert np.allclose(lats["real"]["meta/size_m"], 0.11) and np.allclose(lats["unit"]["meta/size_m"], 1.0)
+    assert np.allclose(lats["real"]["position"], 0.11 * lats["unit"]["position"])
+    assert lats["real"]["distance"].max() < 0.6
+    assert_same_pixels(imgs["unit"], imgs["real"])
 
 
 def test_preview_and_asset_preview_write_contact_sheets(tmp_path):

@@ -413,15 +413,18 @@ def test_valid_spec_keeps_its_hash():
     from latentscape.latents.distributions import Dist
     before = (("distance", Dist(kind="uniform", low=3.0, high=6.0)),)
     r = resolve(DatasetSpec(library="placeholder", n=10, render=RenderSettings(view_transform="standard"),
-                            canonical_pose="front", distributions=before))
+                            canonical_pose="front", distributions=before, min_visible=0.0, min_contrast=0.0))
     doc = r.to_dict()
     assert "view_transform" not in doc["spec"]["render"] and "canonical_pose" not in doc["spec"]
+    assert not {"min_visible", "min_contrast", "size"} & set(doc["spec"])  # 0.4's guarantees, off before
+    assert not {"hull", "colour", "size_m"} & set(doc["objects"][0])
     doc["spec"]["distributions"] = {}  # 0.2 drew U(3, 6) by default: its spec held no override
     assert spec_hash(doc) == PLACEHOLDER_N10_IDENTITY
     back = ResolvedDataset.from_dict(doc)
     assert back.identity() == PLACEHOLDER_N10_IDENTITY
     assert back.legacy_identity() == PLACEHOLDER_N10_HASH  # roots made by 0.1 are still recognised
     assert back.spec.render.view_transform == "standard" and back.spec.canonical_pose == "front"
+    assert back.spec.min_visible == 0.0 and back.spec.min_contrast == 0.0 and back.spec.size == "unit"
     assert back.dists["distance"] == Dist(kind="uniform", low=3.0, high=6.0)
     new = resolve(DatasetSpec(library="placeholder", n=10))
     assert new.spec.render.view_transform == "agx" and new.spec.canonical_pose == "three_quarter"

@@ -132,9 +132,11 @@ def test_loss_decreases_and_metrics_beat_chance(learned, learn_root):
     cfg = TrainConfig.from_yaml(run / "config.yaml")
     assert cfg.steps == 150 and cfg.arch == "tinycnn" and str(learn_root) in cfg.data
     import yaml
+
+    from latentscape.version import __version__
     rec = yaml.safe_load((run / "config.yaml").read_text())["run"]
     manifest = json.loads((learn_root / "dataset.json").read_text())
-    assert rec["dataset"]["spec_hash"] == manifest["spec_hash"] and rec["latentscape_version"] == "0.3.0"
+    assert rec["dataset"]["spec_hash"] == manifest["spec_hash"] and rec["latentscape_version"] == __version__
     assert (run / "curves.png").read_bytes()[:4] == b"\x89PNG"
     try:
         import tensorboard  # noqa: F401  (optional extra)

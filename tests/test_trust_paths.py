@@ -237,9 +237,13 @@ def _cache_ok(monkeypatch, tmp_path, model):
     cache = tmp_path / "cache"
     cache.mkdir()
     monkeypatch.setenv("LATENTSCAPE_CACHE", str(cache))
-    key = f"{hashlib.sha256(model.read_bytes()).hexdigest()}:null"
-    (cache / "model-probe.json").write_text(json.dumps({key: {"status": "ok",
-                                                              "value": {"extents": [1, 1, 1], "triangles": 12}}}))
+    from latentscape.assets.folders import PROBE_VERSION
+    from latentscape.assets.hulls import hull_text
+    from latentscape.latents.geometry import box_corners
+    key = f"{PROBE_VERSION}:{hashlib.sha256(model.read_bytes()).hexdigest()}:null"
+    value = {"extents": [1, 1, 1], "triangles": 12, "hull": hull_text(box_corners([1, 1, 1])),
+             "colour": [0.6, 0.6, 0.6], "size_m": 1.0}
+    (cache / "model-probe.json").write_text(json.dumps({key: {"status": "ok", "value": value}}))
 
 
 def test_user_model_folder_cannot_lead_outside(tmp_path, monkeypatch):

@@ -100,6 +100,9 @@ def _axis(name, where) -> np.ndarray:
     return np.array(AXES[key], dtype=np.float64)
 
 
+PROBE_VERSION = 2  # 2: the probe also measures the hull, the mean colour and the size in model units
+
+
 def folder_objects(root: str | Path, skip_bad: bool = False, probe=None) -> tuple[list[ObjectInfo], list[str]]:
     """Check and measure every model of a folder (cached by file hash): (objects, skipped files).
 
@@ -109,7 +112,7 @@ def folder_objects(root: str | Path, skip_bad: bool = False, probe=None) -> tupl
     hashes = [_sha256(f) for _, f in files]
     rotations = [sidecar_rotation(f, root) for _, f in files]
     cache = _load_cache()
-    keys = [f"{h}:{json.dumps(r)}" for h, r in zip(hashes, rotations)]
+    keys = [f"{PROBE_VERSION}:{h}:{json.dumps(r)}" for h, r in zip(hashes, rotations)]
     todo = [i for i, k in enumerate(keys) if k not in cache]
     if todo and probe is None:
         raise AssetError(f"{len(todo)} model file(s) in {root} need measuring and no probe was given")
@@ -125,7 +128,8 @@ def folder_objects(root: str | Path, skip_bad: bool = False, probe=None) -> tupl
         v = entry["value"]
         objects.append(ObjectInfo(id=-1, name=f"{root.name}/{cat}/{f.stem}", category=cat, extents=tuple(v["extents"]),
                                   source=f"folder:{root}", licence="user-supplied", builder=f"file:{f}",
-                                  sha256=h, triangles=v["triangles"], rotation=tuple(r) if r else None))
+                                  sha256=h, triangles=v["triangles"], rotation=tuple(r) if r else None,
+                                  hull=v["hull"], colour=tuple(v["colour"]), size_m=v["size_m"]))
     if bad and not skip_bad:
         raise AssetError(f"{len(bad)} unreadable model file(s) in {root} (use --skip-bad-assets to leave them out): "
                          + "; ".join(bad))

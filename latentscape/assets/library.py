@@ -26,6 +26,16 @@ class ObjectInfo:
     triangles: int = 0
     creator: str = ""
     rotation: tuple[float, ...] | None = None  # source-specific pre-rotation (Sweet Home 3D)
+    hull: str = ""  # convex hull in the canonical frame (assets.hulls.hull_text); "" = not measured
+    colour: tuple[float, float, float] | None = None  # mean linear base colour (albedo) of its surface
+    size_m: float | None = None  # real-world longest side in metres (None: unknown)
+
+    def hull_points(self):
+        """(k, 3) hull vertices in the canonical frame (longest side 1)."""
+        from latentscape.assets.hulls import hull_points
+        if not self.hull:
+            raise SpecError(f"object {self.name!r} has no measured hull")
+        return hull_points(self.hull)
 
 
 @dataclass(frozen=True)
@@ -77,6 +87,16 @@ def _index(names: list[str], key, what: str) -> int:
 
 
 # Extents measured from the meshes the Blender renderer builds (tests check they agree).
+# Plain, distinct linear base colours (the renderer's copy: renderer/blender/objects.py)
+PLACEHOLDER_COLOURS = {
+    "cone": (0.80, 0.25, 0.10),
+    "cube": (0.15, 0.35, 0.80),
+    "cylinder": (0.20, 0.65, 0.20),
+    "monkey": (0.75, 0.55, 0.25),
+    "sphere": (0.70, 0.70, 0.70),
+    "torus": (0.60, 0.20, 0.60),
+}
+
 _PLACEHOLDER = [
     ("cone", (1.0, 1.0, 1.0)),
     ("cube", (1.0, 1.0, 1.0)),
@@ -89,9 +109,11 @@ _PLACEHOLDER = [
 
 def placeholder_library() -> AssetLibrary:
     """Six Blender primitives, one category each (cone, cube, cylinder, monkey, sphere, torus)."""
+    from latentscape.assets.placeholder_hulls import PLACEHOLDER_HULLS
     objs = tuple(
         ObjectInfo(id=i, name=name, category=name, extents=ext, source="blender-primitive",
-                   licence="CC0-1.0 (generated)", builder=f"primitive:{name}")
+                   licence="CC0-1.0 (generated)", builder=f"primitive:{name}", hull=PLACEHOLDER_HULLS[name],
+                   colour=PLACEHOLDER_COLOURS[name], size_m=1.0)
         for i, (name, ext) in enumerate(_PLACEHOLDER)
     )
     return AssetLibrary(name="placeholder", objects=objs)

@@ -2,7 +2,10 @@
 
 Reads the zip catalogues `*.sh3f` (Java properties + OBJ/MTL models), maps model
 names to fine categories (see sh3d_categories.RULES) and records licence and
-creator per model. No Blender here: the renderer imports the OBJ itself.
+creator per model, and measures each model's convex hull and mean base colour in
+pure Python/numpy, as Blender's OBJ importer and the renderer would build the object
+(sh3d_measure, reading the OBJ/MTL with objfile). No Blender here: the renderer imports
+the OBJ itself.
 """
 from __future__ import annotations
 
@@ -14,11 +17,13 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentscape.assets.objfile import count_triangles, obj_lines, parse_lines
 from latentscape.assets.sh3d_categories import EXCLUDE, RULES
+from latentscape.assets.sh3d_measure import measure_model
 from latentscape.files import write_atomic
 
 DEFAULT_DIR = Path("/usr/share/sweethome3d/furniture")
-INDEX_VERSION = 5
+INDEX_VERSION = 6  # 6: hull and colour per model
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,8 @@ class FurnitureModel:
     cc0: bool
     sha256: str             # of the OBJ file bytes
     triangles: int
+    hull: str               # convex hull in the renderer's canonical frame (hulls.hull_text); "" if no geometry
+    colour: tuple[float, float, float]  # area-weighted mean linear base colour (hulls.colour_record)
 
 
 def catalogue_dir() -> Path:
@@ -79,41 +86,58 @@ def _unescape(s: str) -> str:
 
 
 def read_catalogue(path: Path) -> list[FurnitureModel]:
-    """Every model of one .sh3f file, with its OBJ hashed and its triangles counted."""
+    """Every model of one .sh3f file, with its OBJ hashed and measured and its triangles counted."""
     with zipfile.ZipFile(path) as z:
-        props = parse_properties(z.read("PluginFurnitureCatalog.properties"))
-        licence = licence_id(props.get("license", "").strip() or _licence_from_name(path.name))
-        cc0 = "CC-0" in path.name or licence.lower().startswith("public domain")
-        out = []
-        k = 1
-        while f"id#{k}" in props or f"model#{k}" in props:
-            out.append(_model(z, path.name, props, k, licence, cc0))
-            k += 1
+        props, licence, cc0 = _catalogue(z, path)
+        cache: dict = {}  # what the models share: folder listings, texture means
+        out = [_model(z, path.name, props, k, licence, cc0, cache) for k in _numbers_of_models(props)]
     return [m for m in out if m is not None]
 
 
-def _model(z, cat_name, props, k, licence, cc0) -> FurnitureModel | None:
+def read_model(path: Path, key: str) -> FurnitureModel:
+    """One model of a .sh3f file by its key, as read_catalogue makes it (without reading the others)."""
+    with zipfile.ZipFile(path) as z:
+        props, licence, cc0 = _catalogue(z, path)
+        for k in _numbers_of_models(props):
+            if props.get(f"id#{k}", f"{path.name}#{k}") == key:
+                m = _model(z, path.name, props, k, licence, cc0, {})
+                if m is not None:
+                    return m
+    raise KeyError(f"no model {key!r} in {path}")
+
+
+def _catalogue(z: zipfile.ZipFile, path: Path):
+    """(properties, licence id, CC0?) of an open catalogue."""
+    props = parse_properties(z.read("PluginFurnitureCatalog.properties"))
+    licence = licence_id(props.get("license", "").strip() or _licence_from_name(path.name))
+    return props, licence, "CC-0" in path.name or licence.lower().startswith("public domain")
+
+
+def _numbers_of_models(props) -> list[int]:
+    k = 1
+    while f"id#{k}" in props or f"model#{k}" in props:
+        k += 1
+    return list(range(1, k))
+
+
+def _model(z, cat_name, props, k, licence, cc0, cache=None) -> FurnitureModel | None:
     model = props.get(f"model#{k}", "").lstrip("/")
-    if not model or model not in z.namelist():
+    if not model or model not in z.NameToInfo:
         return None
     data = z.read(model)
     rot = props.get(f"modelRotation#{k}")
     name = props.get(f"name#{k}", f"model {k}")
+    size_cm = tuple(float(props.get(f"{a}#{k}", 0) or 0) for a in ("width", "depth", "height"))
+    rotation = tuple(float(x) for x in rot.split()) if rot else None
+    lines, same = obj_lines(data)
+    hull, colour = measure_model(z, model, parse_lines(lines), size_cm, rotation, {} if cache is None else cache)
     return FurnitureModel(
         catalogue=cat_name, key=props.get(f"id#{k}", f"{cat_name}#{k}"), name=name,
         category=categorise(name), sh3d_category=props.get(f"category#{k}", ""), model=model,
-        size_cm=tuple(float(props.get(f"{a}#{k}", 0) or 0) for a in ("width", "depth", "height")),
-        rotation=tuple(float(x) for x in rot.split()) if rot else None,
+        size_cm=size_cm, rotation=rotation,
         creator=props.get(f"creator#{k}", ""), licence=licence, cc0=cc0,
-        sha256=hashlib.sha256(data).hexdigest(), triangles=_count_triangles(data))
-
-
-def _count_triangles(obj: bytes) -> int:
-    n = 0
-    for line in obj.splitlines():
-        if line.startswith(b"f "):
-            n += max(1, len(line.split()) - 3)
-    return n
+        sha256=hashlib.sha256(data).hexdigest(), triangles=count_triangles(data, lines if same else None),
+        hull=hull, colour=colour)
 
 
 def _licence_from_name(name: str) -> str:
@@ -139,7 +163,7 @@ def load_index(cache_dir: Path | None = None) -> list[FurnitureModel]:
     cache = (cache_dir or _cache_dir()) / f"sh3d-index-{key}.json"
     if cache.is_file():
         rows = json.loads(cache.read_text())
-        return [FurnitureModel(**{**r, "size_cm": tuple(r["size_cm"]),
+        return [FurnitureModel(**{**r, "size_cm": tuple(r["size_cm"]), "colour": tuple(r["colour"]),
                                   "rotation": tuple(r["rotation"]) if r["rotation"] else None}) for r in rows]
     models = [m for f in files for m in read_catalogue(f)]
     cache.parent.mkdir(parents=True, exist_ok=True)

@@ -58,6 +58,7 @@ def build_library(library: str = "default", folders: tuple[str, ...] = (), licen
 
 def procedural_objects() -> list[ObjectInfo]:
     import latentscape.assets.procedural as P
+    from latentscape.assets.hulls import FALLBACK_COLOUR, colour_record, hull_text
     out = []
     for cat in P.CATEGORIES:
         for i in range(P.INSTANCES_PER_CATEGORY):
@@ -65,7 +66,9 @@ def procedural_objects() -> list[ObjectInfo]:
             ext = tuple(float(x) for x in m.extents())
             out.append(ObjectInfo(id=-1, name=f"procedural/{P.instance_name(cat, i)}", category=cat, extents=ext,
                                   source="procedural", licence="CC0-1.0",
-                                  builder=f"procedural:{cat}:{i}", sha256=m.sha256(), triangles=len(m.faces)))
+                                  builder=f"procedural:{cat}:{i}", sha256=m.sha256(), triangles=len(m.faces),
+                                  hull=hull_text(m.vertices), size_m=P.REAL_SIZE_M[cat],
+                                  colour=colour_record(m.material.get("base_color", FALLBACK_COLOUR))))
     return out
 
 
@@ -74,6 +77,7 @@ def furniture_objects(licence: str = "any") -> list[ObjectInfo]:
     from collections import Counter
 
     import latentscape.assets.sh3d as sh3d
+    from latentscape.assets.sh3d_measure import zup
     models = [m for m in sh3d.load_index() if m.category and (licence == "any" or m.cc0)]
     counts = Counter(m.category for m in models)
     out = []
@@ -85,16 +89,9 @@ def furniture_objects(licence: str = "any") -> list[ObjectInfo]:
         out.append(ObjectInfo(id=-1, name=f"sh3d/{m.key}", category=m.category, extents=ext, source=f"sh3d:{m.catalogue}",
                               licence="CC0-1.0" if m.cc0 else m.licence, builder=f"sh3d:{m.catalogue}:{m.model}",
                               sha256=m.sha256, triangles=m.triangles, creator=m.creator,
-                              rotation=_zup(m.rotation) if m.rotation else None))
+                              rotation=zup(m.rotation) if m.rotation else None, hull=m.hull, colour=m.colour,
+                              size_m=max(size) / 100.0))
     return out
-
-
-def _zup(rotation) -> tuple[float, ...]:
-    """A Sweet Home 3D modelRotation (acting in the OBJ's Y-up frame) as a rotation in Blender's Z-up frame."""
-    import numpy as np
-    r = np.asarray(rotation, dtype=np.float64).reshape(3, 3)
-    y2z = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]])  # OBJ (x, y, z) -> Blender (x, -z, y)
-    return tuple((y2z @ r @ y2z.T).ravel().tolist())
 
 
 def missing_assets(resolved) -> list[str]:

@@ -1,7 +1,8 @@
 """What the images show (`latentscape info DIR --fidelity`): how much of each image the object
 covers, how much of it is clipped white, how well it stands out from what surrounds it.
 
-Per image (needs the mask pass for clipping and contrast; visible_fraction is always stored):
+Per image (stored while rendering from latentscape 0.4 on, in meta/; older datasets need the mask
+pass for clipping and contrast):
     visible    fraction of the image's pixels covered by the object (meta/visible_fraction)
     clipped    fraction of the object's pixels (mask = 255) with all three channels >= 254
     contrast   |mean sRGB luminance of the object's pixels - that of a 3-px ring around them|,
@@ -55,10 +56,13 @@ def measure(root, limit: int | None = None) -> dict:
     with DatasetReader(root) as r:
         lat = r.latents()
         n = len(lat["index"]) if limit is None else min(limit, len(lat["index"]))
-        has_masks = r.has_masks()
+        stored = "meta/clipped_fraction" in lat and "meta/contrast" in lat  # measured while rendering (0.4 on)
+        has_masks = stored or r.has_masks()
         clipped = np.full(n, np.nan)
         contrast = np.full(n, np.nan)
-        if has_masks:
+        if stored:
+            clipped[:], contrast[:] = lat["meta/clipped_fraction"][:n], lat["meta/contrast"][:n]
+        elif has_masks:
             for i, index in enumerate(lat["index"][:n]):
                 clipped[i], contrast[i] = image_fidelity(r.image(int(index)), r.mask(int(index)))
         categories = list(r.categories)

@@ -73,16 +73,16 @@ class DatasetReader:
         """Every latent (or those named) concatenated over shards in index order, plus `index`."""
         out: dict[str, list] = {}
         keys = list(names) if names else None
-        meta = None
-        for k in range(len(self.shards)):  # the first shard's names are required of every shard
+        for k in range(len(self.shards)):  # the first shard's latent names are required of every shard
             f, count = self._file(k), self.shards[k]["count"]
             keys = _names(f, "latents") if keys is None else keys
-            meta = _names(f, "meta") if meta is None else meta
             for name in keys:
                 out.setdefault(name, []).append(read_rows(f, f"latents/{name}", count))
             out.setdefault("index", []).append(f["index"][()])
-            for name in meta:
+            for name in _names(f, "meta"):
                 out.setdefault(f"meta/{name}", []).append(read_rows(f, f"meta/{name}", count))
+        # metadata every shard holds (a root repaired by a newer version may hold more in some)
+        out = {k: v for k, v in out.items() if not k.startswith("meta/") or len(v) == len(self.shards)}
         try:
             return {k: np.concatenate(v) for k, v in out.items()}
         except ValueError as e:

@@ -169,3 +169,55 @@ def corners_in_frame(points: np.ndarray, limit: float) -> bool:
     """The in-frame rule: every camera-frame point is beyond NEAR and projects within `limit`."""
     z = points[:, 2]
     return bool(z.min() > NEAR and (np.abs(points[:, :2]) <= limit * z[:, None]).all())
+
+
+# ---- convex hulls: what decides visibility before rendering -----------------------------
+HULL_DIRECTIONS = 64  # a hull keeps the extreme vertex in each of these directions and the 6 axes (<= 70 points)
+
+
+def sphere_directions(n: int = HULL_DIRECTIONS) -> np.ndarray:
+    """n unit vectors spread evenly over the sphere (a Fibonacci lattice; fixed, no randomness)."""
+    k = np.arange(n, dtype=np.float64) + 0.5
+    z = 1.0 - 2.0 * k / n
+    phi = np.pi * (1.0 + 5.0 ** 0.5) * k
+    r = np.sqrt(1.0 - z * z)
+    return np.stack([r * np.cos(phi), r * np.sin(phi), z], axis=1)
+
+
+def support_hull(points: np.ndarray, n: int = HULL_DIRECTIONS) -> np.ndarray:
+    """The vertices of `points` that are extreme in one of `n` fixed directions, plus the six
+    axis directions (so the bounding box is kept), in first-found order: at most n + 6 points
+    whose convex hull lies inside the points' hull and touches it in every one of those directions."""
+    p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
+    dirs = np.concatenate([np.vstack([np.eye(3), -np.eye(3)]), sphere_directions(n)])
+    idx = np.argmax(p @ dirs.T, axis=0)
+    _, first = np.unique(idx, return_index=True)
+    return p[idx[np.sort(first)]]
+
+
+def hull_area_2d(xy: np.ndarray) -> float:
+    """Area of the convex hull of 2-D points (Andrew's monotone chain); 0 for fewer than 3 or collinear."""
+    pts = sorted(set(map(tuple, np.asarray(xy, dtype=np.float64).tolist())))
+    if len(pts) < 3:
+        return 0.0
+
+    def half(seq):
+        out = []
+        for p in seq:
+            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
+                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
+                out.pop()
+            out.append(p)
+        return out[:-1]
+
+    ring = half(pts) + half(reversed(pts))
+    x = np.array([p[0] for p in ring])
+    y = np.array([p[1] for p in ring])
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+def visible_fraction(camera_points: np.ndarray, fov_deg: float) -> float:
+    """Share of the image covered by the projection of the convex hull of camera-frame points
+    (all in front of the camera): the object's silhouette share if it is convex, an upper bound
+    otherwise (and the exact share of its hull's silhouette: nothing in the studio occludes it)."""
+    return hull_area_2d(project(camera_points, fov_deg)) / 4.0  # the image spans [-1, 1]^2

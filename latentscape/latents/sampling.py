@@ -15,7 +15,8 @@ from latentscape.assets.library import AssetLibrary
 from latentscape.errors import SamplingError
 from latentscape.latents import geometry as geo
 from latentscape.latents.distributions import Dist
-from latentscape.latents.space import LATENTS, META
+from latentscape.latents import appearance as app
+from latentscape.latents.space import LATENTS, META, REDRAW, varying_groups
 
 MAX_REJECTIONS = 10_000
 
@@ -36,40 +37,57 @@ class DrawRules:
     pose_mode: str
     category_sampling: str
     canonical_pose: str = "front"  # the stored rotation_quat is relative to this pose (geometry.CANONICAL_VIEWS)
+    min_visible: float = 0.0  # share of the image the object's hull must cover (0: no guarantee)
+    min_contrast: float = 0.0  # least predicted object-to-surround contrast on solid backgrounds, /255
+    size: str = "unit"  # unit | real: positions scale with the object's real size
+    view_transform: str = "standard"  # the display curve the contrast is predicted through
+
+
+_LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
 
 
 class LatentSampler:
-    """Draws latents per image from resolved distributions over a fixed asset table."""
+    """Draws latents per image from resolved distributions over a fixed asset table.
 
-    def __init__(self, rules: DrawRules, dists: dict[str, Dist], library: AssetLibrary):
+    `backgrounds` gives (kind, linear rgb) per background id, for the contrast guarantee."""
+
+    def __init__(self, rules: DrawRules, dists: dict[str, Dist], library: AssetLibrary,
+                 backgrounds: tuple[tuple[str, tuple | None], ...] = ()):
         self.rules = rules
         self.library = library
         self.dists = dists
+        self.backgrounds = backgrounds
         self._allowed_objects = self._object_set()
         self._extents = np.array([o.extents for o in library.objects], dtype=np.float64)
+        self._unit = np.array([(o.size_m or 1.0) if rules.size == "real" else 1.0 for o in library.objects])
         self._q0 = geo.canonical_quat(rules.canonical_pose)
+        self._varying = set(varying_groups(dists))
+        self._hulls: dict[int, np.ndarray] = {}
+        self._faces: dict[int, tuple] = {}
+        # predictions use only what the identity records: hulls and colours are in it when a guarantee is on
+        self._measured = rules.min_visible > 0 or rules.min_contrast > 0
+        self._check_fixed_guarantees()
 
     # ---- drawing -------------------------------------------------------------
     def sample(self, index: int) -> dict:
         """Stored latents and metadata of one image."""
         rng = image_rng(self.rules.seed, index)
-        d = self.dists
-        out = {"render_seed": int(rng.integers(0, 2**31 - 1))}
-        cat, obj = self._draw_object(rng)
-        out["category"], out["object_id"] = cat, obj
-        quat = self._draw_pose(rng)
-        out["rotation_quat"] = quat
-        out["rotation_euler"] = geo.matrix_to_euler(geo.quat_to_matrix(quat))
-        out["scale"] = float(d["scale"].sample(rng))
-        for k in ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength"):
-            out[k] = float(d[k].sample(rng))
-        out["background_id"] = int(d["background_id"].sample(rng))
-        out["env_rotation"] = float(d["env_rotation"].sample(rng))
-        pos, rejections = self._draw_position(rng, obj, quat, out["scale"], index)
-        out["position"] = pos
-        out["distance"] = float(np.linalg.norm(pos))
-        out["image_xy"] = geo.project(pos, self.rules.fov_deg)[0]
-        out["rejections"] = rejections
+        out = {"render_seed": int(rng.integers(0, 2**31 - 1)), "rejections": 0}
+        self._draw(rng, out, index, ("category", "identity", "pose", "scale", "lighting", "background", "position"))
+        counts = dict.fromkeys(REDRAW, 0)
+        for _ in range(MAX_REJECTIONS):
+            cause = self._failed_guarantee(out)
+            if cause is None:
+                break
+            counts[cause] += 1
+            groups = [g for g in REDRAW[cause] if g in self._varying]
+            if not groups:  # only reached if _check_fixed_guarantees missed a case
+                raise SamplingError(f"image {index}: {self._failure_text(cause, out)}")
+            self._draw(rng, out, index, groups)
+        else:
+            raise SamplingError(f"image {index}: no draw in {MAX_REJECTIONS} met the guarantees "
+                                f"({self._failure_text(cause, out)})")
+        out["rejections_visible"], out["rejections_contrast"] = counts["visible"], counts["contrast"]
         return out
 
     def sample_range(self, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -82,6 +100,130 @@ class LatentSampler:
             out[name] = np.array([r[name] for r in rows], dtype=dtype)
         out["index"] = np.arange(start, stop, dtype=np.int64)
         return out
+
+    def _draw(self, rng, out: dict, index: int, groups) -> None:
+        """(Re-)draw the latents of `groups` into `out`, always in the same order; the position
+        is drawn again whenever anything it depends on was."""
+        d = self.dists
+        if "category" in groups or "identity" in groups:
+            out["category"], out["object_id"] = self._draw_object(rng)
+        if "pose" in groups:
+            out["rotation_quat"] = self._draw_pose(rng)
+            out["rotation_euler"] = geo.matrix_to_euler(geo.quat_to_matrix(out["rotation_quat"]))
+        if "scale" in groups:
+            out["scale"] = float(d["scale"].sample(rng))
+        if "lighting" in groups:
+            for k in _LIGHTS:
+                out[k] = float(d[k].sample(rng))
+        if "background" in groups:
+            out["background_id"] = int(d["background_id"].sample(rng))
+            out["env_rotation"] = float(d["env_rotation"].sample(rng))
+        if "position" in groups:
+            obj = out["object_id"]
+            pos, rejections = self._draw_position(rng, obj, out["rotation_quat"], out["scale"], index)
+            out["position"] = pos
+            out["distance"] = float(np.linalg.norm(pos))
+            out["image_xy"] = geo.project(pos, self.rules.fov_deg)[0]
+            out["rejections"] += rejections
+            out["size_m"] = float(self._unit[obj])
+            out["predicted_visible"] = self.visible_fraction(obj, out["rotation_quat"], out["scale"], pos)
+        if "background" in groups or "lighting" in groups or "position" in groups:
+            out["predicted_contrast"] = self.contrast(out)
+
+    # ---- guarantees ----------------------------------------------------------
+    def visible_fraction(self, obj: int, quat, scale: float, position) -> float:
+        """Share of the image covered by the object's convex hull at this pose (NaN without a hull)."""
+        if not self._measured:
+            return float("nan")
+        pts = geo.object_points_camera(self._hull(obj), position, geo.quat_mul(self._q0, quat),
+                                       scale * self._unit[obj])
+        return geo.visible_fraction(pts, self.rules.fov_deg) if pts[:, 2].min() > geo.NEAR else 0.0
+
+    def contrast(self, lat: dict) -> float:
+        """Predicted |object - surround| display luminance (0..255); NaN on an HDRI or unknown colour."""
+        colour = self.library.objects[lat["object_id"]].colour
+        if not self._measured or colour is None or not self.backgrounds:
+            return float("nan")
+        kind, rgb = self.backgrounds[lat["background_id"]]
+        if kind not in ("color", "backdrop"):
+            return float("nan")
+        c = app.predicted_contrast(colour, kind, rgb, lat, self.rules.view_transform, self._lit(lat))
+        return c if np.isfinite(c) else float("nan")
+
+    def _lit(self, lat: dict) -> float:
+        """The sunlit share of the object's visible hull surface in this image."""
+        obj = lat["object_id"]
+        if obj not in self._faces:
+            self._faces[obj] = app.hull_faces(self._hull(obj))
+        normals, areas = self._faces[obj]
+        rot = geo.ASSET_TO_CAMERA @ geo.quat_to_matrix(geo.quat_mul(self._q0, lat["rotation_quat"]))
+        pos = np.asarray(lat["position"], dtype=np.float64)
+        return app.lit_share(normals @ rot.T, areas, -pos / np.linalg.norm(pos),
+                             app.sun_direction(lat["light_azimuth"], lat["light_elevation"]))
+
+    def _failed_guarantee(self, out: dict) -> str | None:
+        r = self.rules
+        if r.min_visible > 0 and not out["predicted_visible"] >= r.min_visible:
+            return "visible"
+        if r.min_contrast > 0 and out["predicted_contrast"] < r.min_contrast:  # NaN (HDRI) passes
+            return "contrast"
+        return None
+
+    def _hull(self, obj: int) -> np.ndarray:
+        if obj not in self._hulls:
+            o = self.library.objects[obj]
+            if not o.hull:
+                raise SamplingError(f"object {o.name!r} has no measured hull (its model file has no vertex to "
+                                    f"draw), so --min-visible cannot be decided; leave it out, or turn the "
+                                    f"guarantees off with --min-visible 0 --min-contrast 0")
+            self._hulls[obj] = o.hull_points()
+        return self._hulls[obj]
+
+    def _failure_text(self, cause: str, out: dict) -> str:
+        name = self.library.objects[out["object_id"]].name
+        if cause == "visible":
+            return (f"object {name!r} covers {out['predicted_visible']:.4f} of the image, under --min-visible "
+                    f"{self.rules.min_visible:g}")
+        return (f"object {name!r} stands {out['predicted_contrast']:.1f}/255 from background "
+                f"{out['background_id']}, under --min-contrast {self.rules.min_contrast:g}")
+
+    def _check_fixed_guarantees(self) -> None:
+        """Where a guarantee fails for an object and none of the groups it would re-draw varies,
+        stop now (before anything is rendered) with one line naming every such object."""
+        for cause, flag, lever in (("visible", self.rules.min_visible, "pose, position or scale"),
+                                   ("contrast", self.rules.min_contrast, "background or lighting")):
+            if flag <= 0 or any(g in self._varying for g in REDRAW[cause]):
+                continue
+            bad = []
+            for obj in self._candidate_objects():
+                out = self._fixed_draw(obj)
+                if self._failed_guarantee(out) == cause:
+                    value = out["predicted_visible" if cause == "visible" else "predicted_contrast"]
+                    bad.append(f"{self.library.objects[obj].name} ({value:.3g})")
+            if bad:
+                limit = f"--min-visible {flag:g}" if cause == "visible" else f"--min-contrast {flag:g}"
+                raise SamplingError(f"{len(bad)} object(s) fail {limit} at the fixed {lever} and nothing that "
+                                    f"could fix it varies: {', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}; "
+                                    f"let {lever} vary, leave these objects out (--categories), or lower the limit")
+
+    def _fixed_draw(self, obj: int) -> dict:
+        """The latents of object `obj` with every other group at its fixed value (no randomness:
+        only called for the groups that do not vary)."""
+        rng = np.random.default_rng(0)
+        out = {"rejections": 0, "category": self._category_of(obj), "object_id": obj}
+        self._draw(rng, out, -1, ("pose", "scale", "lighting", "background", "position"))
+        return out
+
+    def _candidate_objects(self) -> list[int]:
+        do, dc = self.dists["object_id"], self.dists["category"]
+        if do.kind == "fixed" and do.value != "first":
+            return [int(do.value)]
+        cats = [int(dc.value)] if dc.kind == "fixed" else [int(c) for c in dc.values]
+        members = [o for c in cats for o in self.library.objects_in(c)
+                   if self._allowed_objects is None or o in self._allowed_objects]
+        if do.kind == "fixed":  # "first": each category's first allowed object
+            return [next(o for o in members if self._category_of(o) == c) for c in cats]
+        return members
 
     def _object_set(self):
         d = self.dists["object_id"]
@@ -120,14 +262,16 @@ class LatentSampler:
             "position_x", "position_y", "position_z")
         varying = any(d[k].kind != "fixed" for k in names)
         # corners relative to the centre do not change between position draws
-        rel = geo.object_points_camera(geo.box_corners(extents), np.zeros(3), geo.quat_mul(self._q0, quat), scale)
+        unit = self._unit[obj]  # positions and the object scale with its real size (1 with --size unit)
+        rel = geo.object_points_camera(geo.box_corners(extents), np.zeros(3), geo.quat_mul(self._q0, quat),
+                                       scale * unit)
         limit = geo.frame_limit(rules.fov_deg, rules.margin)
         for rejections in range(MAX_REJECTIONS + 1):
             a, b, c = (float(d[k].sample(rng)) for k in names)
             if rules.position_mode == "image":
-                pos = c * geo.ray_direction(a, b, rules.fov_deg)
+                pos = unit * c * geo.ray_direction(a, b, rules.fov_deg)
             else:
-                pos = np.array([a, b, c])
+                pos = unit * np.array([a, b, c])
             if not varying or geo.corners_in_frame(rel + pos, limit):
                 return pos, rejections
         raise SamplingError(

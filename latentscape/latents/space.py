@@ -152,9 +152,18 @@ LATENTS: dict[str, Latent] = {lt.name: lt for lt in [
     Latent("env_rotation", "background", "float64", (), "rad", "circular"),
 ]}
 
+# A failed guarantee (--min-visible, --min-contrast) re-draws only these groups, those of them that
+# vary (then the position, which depends on them); where none varies the guarantee is off by default.
+REDRAW = {"visible": ("pose", "scale", "position"), "contrast": ("background", "lighting")}
+
 # Per-image metadata that is not a generative factor.
 META = {
     "rejections": ("int32", "position draws rejected by the in-frame rule"),
+    "rejections_visible": ("int32", "draws re-done because the object's hull covered under min_visible of the image"),
+    "rejections_contrast": ("int32", "draws re-done because the predicted contrast was under min_contrast"),
+    "predicted_visible": ("float32", "share of the image the object's convex hull covers (NaN: no hull measured)"),
+    "predicted_contrast": ("float32", "predicted object-to-surround luminance difference, /255 (NaN: an HDRI)"),
+    "size_m": ("float64", "the object's longest side before `scale`, metres (1 with --size unit)"),
     "render_seed": ("int64", "Cycles seed of the image"),
 }
 

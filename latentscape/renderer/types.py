@@ -224,6 +224,7 @@ class ImageState:
     background_id: int
     env_rotation: float
     seed: int  # Cycles seed
+    size_m: float = 1.0  # the object's real size (--size real): it, its position and the backdrop scale by it
 
     def __post_init__(self):
         _set(self, "object_id", _index(self.object_id, "object_id"))
@@ -242,10 +243,11 @@ class ImageState:
     @classmethod
     def from_row(cls, lat: dict[str, np.ndarray], row: int) -> "ImageState":
         """Image `row` of a shard's latents (HDF5 latent names; `render_seed` is the seed)."""
-        missing = [k for k in _ROW_KEYS.values() if k not in lat]
+        missing = [k for k in _ROW_KEYS.values() if k not in lat and k != "size_m"]
         if missing:
             raise KeyError(f"latents lack {', '.join(missing)} (an image state needs {', '.join(_ROW_KEYS.values())})")
-        return cls(**{field: lat[key][row] for field, key in _ROW_KEYS.items()})
+        # size_m is stored from latentscape 0.4 on; before, every object was 1 m
+        return cls(**{field: lat[key][row] for field, key in _ROW_KEYS.items() if key in lat})
 
     @classmethod
     def canonical(cls, object_id: int = 0, background_id: int = 0, **overrides) -> "ImageState":
@@ -253,8 +255,8 @@ class ImageState:
         values = {
             "object_id": object_id, "background_id": background_id, "seed": 0,
             "position": (0.0, 0.0, float(PARAMS["distance"].canonical)),
-            "rotation_quat": tuple(PARAMS["rotation"].canonical), "scale": PARAMS["scale"].canonical,
-            **{name: PARAMS[name].canonical for name in _SCALARS if name != "scale"},
+            "rotation_quat": tuple(PARAMS["rotation"].canonical), "scale": PARAMS["scale"].canonical, "size_m": 1.0,
+            **{name: PARAMS[name].canonical for name in _SCALARS if name not in ("scale", "size_m")},
         }
         unknown = sorted(set(overrides) - set(values))
         if unknown:
@@ -263,5 +265,5 @@ class ImageState:
 
 
 _SCALARS = ("scale", "light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength",
-            "env_rotation")
+            "env_rotation", "size_m")
 _ROW_KEYS = {f.name: ("render_seed" if f.name == "seed" else f.name) for f in fields(ImageState)}

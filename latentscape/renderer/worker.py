@@ -134,8 +134,10 @@ def _render_shard(stage, cfg, task, tmp: Path, lat: dict, device_used, results, 
                      cfg.settings.resolution, cfg.compression, attrs, passes=cfg.passes,
                      tmp=tmp, rename=False) as w:
         w.write_latents(lat)
-        visible = _render_rows(stage, lat, w, task, evict, progress, should_stop)
+        visible, clipped, contrast = _render_rows(stage, lat, w, task, evict, progress, should_stop)
         w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
+        w.write_meta("clipped_fraction", clipped, "share of the object's pixels with all channels >= 254 (NaN: none)")
+        w.write_meta("contrast", contrast, "|mean sRGB luminance of the object - of a 3-px ring around it|, /255")
         w.set_attrs(asset_loads=stage.store.loads - loads0, asset_load_seconds=stage.store.load_seconds - secs0,
                     render_seconds=time.monotonic() - t_start, worker_peak_rss_mb=_peak_rss_mb())
     progress.flush()
@@ -154,9 +156,13 @@ def _start_shard(stage, lat, evict: bool):
     stage.clear_render()
 
 
-def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarray:
-    """Render every row in render order into the writer; returns visible fractions."""
+def _render_rows(stage, lat, w, task, evict, progress, should_stop):
+    """Render every row in render order into the writer; returns what each image shows: visible
+    fractions, clipped fractions and contrasts (dataset.fidelity)."""
+    from latentscape.dataset.fidelity import image_fidelity
     visible = np.zeros(task.count, dtype=np.float32)
+    clipped = np.full(task.count, np.nan, dtype=np.float32)
+    contrast = np.full(task.count, np.nan, dtype=np.float32)
     order = render_order(lat)
     for pos, row in enumerate(order):
         if should_stop():  # asked to stop, or the parent died
@@ -167,12 +173,14 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop) -> np.ndarra
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
         visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
+        if mask is not None:
+            clipped[row], contrast[row] = image_fidelity(rgb, mask)
         w.write_image(int(row), rgb, mask=mask, depth=stage.depth() if stage.want_depth else None)
         last_of_object = pos + 1 == len(order) or lat["object_id"][order[pos + 1]] != state.object_id
         if evict and last_of_object:
             stage.keep_only([])  # this object's run is over: free it
         progress.add()
-    return visible
+    return visible, clipped, contrast
 
 
 def _no_space(root: Path, probe_bytes: int = 1 << 20) -> bool:

@@ -78,6 +78,13 @@ _BUILDERS: dict[str, Builder] = {
 }
 
 CATEGORIES: tuple[str, ...] = tuple(sorted(_BUILDERS))
+
+# Plausible real-world longest sides (metres) for `--size real`: typical catalogue sizes.
+REAL_SIZE_M: dict[str, float] = {
+    "bed": 2.1, "bench": 1.5, "bookcase": 1.9, "bottle": 0.3, "bowl": 0.18, "car": 4.4, "chair": 0.9,
+    "coffee_table": 1.1, "lamp": 1.6, "mug": 0.11, "sofa": 2.0, "stool": 0.65, "table": 1.6, "teapot": 0.26,
+    "tree": 6.0, "vase": 0.35, "wine_glass": 0.2,
+}
 INSTANCES_PER_CATEGORY = 8
 
 

@@ -31,22 +31,15 @@ import bmesh
 import numpy as np
 from mathutils import Matrix
 
+from latentscape.assets.hulls import FALLBACK_COLOUR as _FALLBACK_COLOUR, colour_record, hull_text, srgb_to_linear
+from latentscape.assets.library import PLACEHOLDER_COLOURS
 from latentscape.errors import AssetError
 
 from .quiet import quiet
 
 PLACEHOLDER_CATEGORIES = ("cone", "cube", "cylinder", "monkey", "sphere", "torus")
-_FALLBACK_COLOUR = (0.6, 0.6, 0.6)
 
-# Plain, distinct linear base colours (the shape, not the colour, is the main cue).
-_PLACEHOLDER_COLOURS = {
-    "cone": (0.80, 0.25, 0.10),
-    "cube": (0.15, 0.35, 0.80),
-    "cylinder": (0.20, 0.65, 0.20),
-    "monkey": (0.75, 0.55, 0.25),
-    "sphere": (0.70, 0.70, 0.70),
-    "torus": (0.60, 0.20, 0.60),
-}
+_PLACEHOLDER_COLOURS = PLACEHOLDER_COLOURS  # one table, kept by the asset library
 
 # ---------------------------------------------------------------- placeholders
 def _vertex_coords(me) -> np.ndarray:
@@ -364,7 +357,9 @@ def probe_file(path: Path, rotation=None) -> dict:
         if not np.all(np.isfinite(size)) or size.max() <= 0:
             raise ValueError("degenerate geometry (zero size)")
         tris = sum(sum(len(p.vertices) - 2 for p in ob.data.polygons) for ob in meshes)
-        return {"extents": (size / size.max()).tolist(), "triangles": int(tris)}
+        canonical = (_world_coords(meshes, _rotation_matrix(rotation)) - (lo + hi) / 2) / size.max()
+        return {"extents": (size / size.max()).tolist(), "triangles": int(tris), "hull": hull_text(canonical),
+                "colour": list(colour_record(_mean_base_colour(meshes))), "size_m": float(size.max())}
     finally:
         for ob in meshes:
             me = ob.data
@@ -405,12 +400,53 @@ def _imported(scene, ref, path: Path, per_axis: bool) -> Loaded:
 
 def _bounds(meshes, pre: Matrix | None = None):
     """(min, max) corners of the meshes' vertices in world space, after `pre` if given."""
+    allco = _world_coords(meshes, pre)
+    return allco.min(0), allco.max(0)
+
+
+def _world_coords(meshes, pre: Matrix | None = None) -> np.ndarray:
+    """Every vertex of the meshes in world space, after `pre` if given."""
     cos = []
     for ob in meshes:
         m = np.array(pre @ ob.matrix_world if pre is not None else ob.matrix_world)
         cos.append(_vertex_coords(ob.data) @ m[:3, :3].T + m[:3, 3])
-    allco = np.concatenate(cos)
-    return allco.min(0), allco.max(0)
+    return np.concatenate(cos)
+
+
+def _mean_base_colour(meshes) -> np.ndarray:
+    """Area-weighted mean linear base colour of the meshes' faces (what `_ensure_material` keeps:
+    a texture's mean where its file exists, else the Base Color; no material: the fallback)."""
+    total, weight = np.zeros(3), 0.0
+    for ob in meshes:
+        me = ob.data
+        areas = np.zeros(len(me.polygons))
+        index = np.zeros(len(me.polygons), dtype=np.int64)
+        me.polygons.foreach_get("area", areas)
+        me.polygons.foreach_get("material_index", index)
+        colours = [_material_colour(m) for m in me.materials] or [np.asarray(_FALLBACK_COLOUR)]
+        for k, c in enumerate(colours):
+            a = float(areas[np.minimum(index, len(colours) - 1) == k].sum())
+            total += a * c
+            weight += a
+    return total / weight if weight > 0 else np.asarray(_FALLBACK_COLOUR, dtype=np.float64)
+
+
+def _material_colour(mat) -> np.ndarray:
+    if mat is None or mat.node_tree is None:
+        return np.asarray(_FALLBACK_COLOUR, dtype=np.float64)
+    bsdf = next((n for n in mat.node_tree.nodes if n.type == "BSDF_PRINCIPLED"), None)
+    if bsdf is None:
+        return np.asarray(mat.diffuse_color[:3], dtype=np.float64)
+    socket = bsdf.inputs["Base Color"]
+    for link in socket.links:
+        node = link.from_node
+        if node.type == "TEX_IMAGE" and _image_ok(node.image) and node.image.size[0] > 0:
+            px = np.empty(node.image.size[0] * node.image.size[1] * node.image.channels, dtype=np.float32)
+            node.image.pixels.foreach_get(px)
+            rgb = px.reshape(-1, node.image.channels)[:, :3].mean(0, dtype=np.float64)
+            srgb = node.image.colorspace_settings.name.lower().startswith("srgb")
+            return srgb_to_linear(rgb) if srgb and not node.image.is_float else rgb.astype(np.float64)
+    return np.asarray(socket.default_value[:3], dtype=np.float64)
 
 
 def _ensure_material(ob, name):

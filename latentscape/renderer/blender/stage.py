@@ -141,13 +141,18 @@ class Stage:
         x, y, z = s.position
         q = Quaternion(s.rotation_quat)
         q.normalize()
-        key = (s.object_id, x, y, z, tuple(q), s.scale, s.env_rotation)
+        key = (s.object_id, x, y, z, tuple(q), s.scale, s.env_rotation, s.size_m)
         if self._state.get("xform") != key:
             ob = self.store.get(s.object_id).root
             ob.location = turn @ Vector((x, y, -z))
             ob.rotation_quaternion = turn.to_quaternion() @ _C @ self._q0 @ q  # poses are relative to q0
-            ob.scale = (s.scale, s.scale, s.scale)
+            size = s.scale * s.size_m
+            ob.scale = (size, size, size)
             self._state["xform"] = key
+        backdrop = self.handles.backdrop
+        if backdrop is not None and tuple(backdrop.scale) != (s.size_m,) * 3:
+            # with real sizes the scene scales with the object: the sweep stays behind it
+            backdrop.scale = (s.size_m,) * 3
 
     def _aim_sun(self, az: float, el: float, er: float, turn: Matrix):
         if self._state.get("light_dir") != (az, el, er):

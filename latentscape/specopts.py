@@ -65,6 +65,9 @@ def spec_options(f):
     return wrapper
 
 
+# Fields whose default depends on others (canonical_pose on pose_mode, the guarantees on vary).
+DERIVED_DEFAULTS = ("canonical_pose", "min_visible", "min_contrast")
+
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
@@ -78,6 +81,10 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
     Each --fix and --dist is checked on its own first, so its error names the flag as typed.
     """
     base = DatasetSpec.from_yaml(config_path).to_dict() if config_path else DatasetSpec().to_dict()
+    written = set(load_yaml(config_path)) if config_path else set()
+    for k in DERIVED_DEFAULTS:  # not written down: derive them again from the fields as the flags leave them
+        if k not in written:
+            base[k] = None
     given = [k for k, v in flags.items() if v not in (None, ())]
     for k in given:
         v = flags[k]

@@ -118,6 +118,34 @@ def test_placeholder_extents():
         assert o.extents == pytest.approx(PLACEHOLDER_EXTENTS[o.name], abs=2e-4), o.name
 
 
+def test_placeholder_hulls_and_colours_are_those_of_the_rendered_meshes():
+    """The sampler's --min-visible decides from stored placeholder hulls: they are the hulls of the
+    meshes the renderer builds (rebuilt here), and the colours are the renderer's."""
+    from latentscape.assets.hulls import hull_points, hull_text
+    from latentscape.assets.placeholder_hulls import PLACEHOLDER_HULLS
+    from latentscape.renderer.blender import objects as O
+    for cat in PLACEHOLDER_CATEGORIES:
+        me = O._build_placeholder_mesh(cat)
+        try:
+            assert hull_text(O._vertex_coords(me)) == PLACEHOLDER_HULLS[cat], cat
+            assert np.abs(hull_points(PLACEHOLDER_HULLS[cat])).max(0) == pytest.approx(
+                np.array(PLACEHOLDER_EXTENTS[cat]) / 2, abs=1e-4), cat
+        finally:
+            bpy.data.meshes.remove(me)
+    assert {o.name: o.colour for o in placeholder_library().objects} == O._PLACEHOLDER_COLOURS
+
+
+def test_contrast_model_display_curve_is_what_blender_shows(stage):
+    """--min-contrast predicts display values through latents.appearance.DISPLAY_CURVE: the grey
+    studio (linear 0.5) at several environment strengths reads what the curve says, within 2."""
+    from latentscape.latents.appearance import display_rgb_luminance
+    for env in (0.05, 0.3, 1.0, 3.0):
+        rgb, mask = stage.render(state(position=(0.0, 0.0, -3.0), light_intensity=0.0, env_strength=env))
+        assert mask.max() == 0  # the object is behind the camera
+        shown = float(rgb.reshape(-1, 3).astype(float).mean(0) @ [0.2126, 0.7152, 0.0722])
+        assert abs(shown - display_rgb_luminance((0.5 * env,) * 3, stage.settings.view_transform)) <= 2, (env, shown)
+
+
 def test_default_backgrounds():
     bgs = [BackgroundRef.of(b) for b in default_backgrounds()]
     assert bgs[0] == BackgroundRef(name="grey", kind="color", rgb=(0.5, 0.5, 0.5), world_rgb=None, path=None)

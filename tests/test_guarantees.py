@@ -105,6 +105,9 @@ def test_contrast_model_is_monotone_and_knows_white_on_white():
     for vt in ("agx", "standard"):
         c = app.DISPLAY_CURVE[vt]
         assert (np.diff(c) >= 0).all() and c[0] < 10 and c[-1] == 255
+    # the grey studio (linear 0.5) reads 170 under AgX and 188 under Standard in Blender (test_render.py)
+    assert abs(app.display_rgb_luminance((0.5,) * 3, "agx") - 170) <= 2
+    assert abs(app.display_rgb_luminance((0.5,) * 3, "standard") - 188) <= 2
     lat = {"light_intensity": 3.0, "light_azimuth": 0.0, "light_elevation": 0.6, "env_strength": 1.0}
     white, black = (0.9, 0.9, 0.9), (0.02, 0.02, 0.02)
     assert app.predicted_contrast(black, "color", white, lat, "agx") > 100
@@ -127,3 +130,13 @@ def test_real_size_scales_positions_with_the_object():
                                                                            unit["predicted_visible"], rtol=1e-5)
     mugs = real["distance"][want == REAL_SIZE_M["mug"]]
     assert len(mugs) and mugs.max() < 1.0  # a mug is framed at under a metre, a car at tens of metres
+
+
+def test_flags_derive_the_defaults_from_what_they_set():
+    """A default that depends on other fields follows the flags, unless given (flag or config file)."""
+    from latentscape.specopts import spec_from_flags
+    assert spec_from_flags(vary="pose,position").min_contrast == 0.0  # the background is fixed
+    assert spec_from_flags(vary="pose,position", min_contrast=5.0).min_contrast == 5.0
+    assert spec_from_flags(vary="category,identity").min_visible == 0.0
+    assert spec_from_flags(pose_mode="facing").canonical_pose == "front"
+    assert spec_from_flags().min_visible == 0.005 and spec_from_flags().min_contrast == 10.0

@@ -112,8 +112,14 @@ def test_same_spec_renders_identically(tmp_path):
     ia, la = _images(tmp_path / "a")
     ib, lb = _images(tmp_path / "b")
     ic, lc = _images(tmp_path / "c")
+    measured = {"meta/clipped_fraction", "meta/contrast"}  # from the colours, which may differ slightly
     for name in la:
-        assert np.array_equal(la[name], lb[name]) and np.array_equal(la[name], lc[name]), name
+        nan = la[name].dtype.kind == "f"  # NaN: e.g. no predicted contrast on an HDRI
+        assert np.array_equal(la[name], lb[name], equal_nan=nan), name
+        if name in measured:  # the pixels may differ slightly across a worker layout (assert_same_pixels)
+            assert np.allclose(la[name], lc[name], atol=1.0 if name == "meta/contrast" else 0.02, equal_nan=True), name
+        else:
+            assert np.array_equal(la[name], lc[name], equal_nan=nan), name
     assert np.array_equal(ia, ib)  # same configuration: bit-identical
     assert_same_pixels(ia, ic)
 
@@ -183,7 +189,7 @@ def test_signal_leaves_whole_shards_and_resume_equals_uninterrupted(tmp_path, si
     assert verify(root)[0] == []
     (img_r, lat_r), (img_ref, lat_ref) = _images(root), _images(signal_reference)
     for name in lat_ref:
-        assert np.array_equal(lat_r[name], lat_ref[name]), name
+        assert np.array_equal(lat_r[name], lat_ref[name], equal_nan=lat_ref[name].dtype.kind == "f"), name
     assert_same_pixels(img_r, img_ref)
 
 

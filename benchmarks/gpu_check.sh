@@ -6,7 +6,8 @@
 #   bash benchmarks/gpu_check.sh --device cpu --n 8 --resolution 32 --qualities draft --workers-per-device 1
 #
 # For each quality x workers-per-device it runs
-#   latentscape render --n N --resolution R --quality Q --device D --workers-per-device K --out DIR/Q_wK --quiet
+#   latentscape render --n N --resolution R --quality Q --device D --workers-per-device K \
+#       --shard-size S --out DIR/Q_wK --quiet
 # (on cpu: --workers K), times it, samples GPU utilisation and memory with nvidia-smi
 # every 500 ms while it runs, checks the dataset with `latentscape verify`, then
 # prints a table and (with --json) writes the figures and a description of the machine.
@@ -133,6 +134,7 @@ warmup() {  # warmup DEVICE -> 0 if a 2-image render on DEVICE succeeded
 if [[ -z "$device" ]]; then
   for d in optix cuda; do
     if warmup "$d"; then device="$d"; break; fi
+    echo "gpu_check: no $d: $(grep -m1 '^error' "$logs/warmup_$d.log" || tail -n1 "$logs/warmup_$d.log")" >&2
   done
   if [[ -z "$device" ]]; then
     msg="$(grep -m1 '^error' "$logs/warmup_cuda.log" || tail -n1 "$logs/warmup_cuda.log")"
@@ -221,7 +223,7 @@ for line in read(logs / "rows.tsv").splitlines():
     q, k, rc, t0, t1, vrc = line.split("\t")
     name = f"{q}_w{k}"
     render_log, verify_log = read(logs / f"{name}.render.log"), read(logs / f"{name}.verify.log")
-    seconds = float(t1) - float(t0)
+    seconds = float(t1.replace(",", ".")) - float(t0.replace(",", "."))  # EPOCHREALTIME follows the locale
     # the render command's last line: "rendered N images in S s (R img/s after U s start-up) on DEV with W worker(s); ..."
     m = re.search(r"rendered (\d+) images in ([\d.]+) s \(([\d.]+) img/s after ([\d.]+) s start-up\) on (.*?) with (\d+) worker",
                   render_log)
@@ -286,9 +288,9 @@ for r in rows:
     print(f"{r['quality']:<9}{r['workers']:>8}{r['images']:>8}{r['seconds']:>10.1f}{r['img_s']:>9.2f}{na(r['cli_img_s_after_startup']):>8}"
           f"{na(r['gpu_util_mean_pct']):>12}{na(r['gpu_mem_peak_mib']):>10}  "
           + ("ok" if r["verify_ok"] else "FAILED"))
-print("seconds, img/s: wall time of the whole `latentscape render`, start-up included; steady: img/s after "
-      "start-up, as the render command reports it; GPU util: mean of nvidia-smi samples (every 500 ms) over "
-      "the whole run; peak MiB: largest memory.used of one GPU (other processes included)")
+print("seconds, img/s: wall time of `latentscape render`, start-up included; steady: img/s after start-up\n"
+      "(the render command's own figure); GPU util: mean of nvidia-smi samples every 500 ms over the run;\n"
+      "peak MiB: largest memory.used of one GPU, other processes included")
 
 if json_path:
     doc = {"machine": machine, "device": device, "n": n, "resolution": res, "shard_size": int(os.environ["GC_SHARD"]),

@@ -30,12 +30,28 @@ COMPRESSIONS = ("none", "lzf", *_GZIP, "zstd")
 MAX_DEPTH = 4  # levels a spec nests: top -> distributions -> NAME -> values [...]
 
 
+RENDER_KEYS = ("samples", "denoise", "passes", "view_transform", "denoise_prefilter", "adaptive_threshold",
+               "max_bounces", "clamp_indirect", "filter_width", "quality")
 VIEW_TRANSFORMS = ("agx", "standard")
 # New spec fields and the value that reproduces what latentscape did before they existed. An
 # identity document leaves such a field out when it holds that value, so every dataset made
 # before the field existed keeps its identity (and can be resumed and repaired), and a stored
 # document without the field is read back with that value.
-LEGACY_RENDER = {"view_transform": "standard"}
+LEGACY_RENDER = {"view_transform": "standard", "denoise_prefilter": "fast", "adaptive_threshold": 0.0,
+                 "max_bounces": 12, "clamp_indirect": 10.0, "filter_width": 1.5, "quality": None}
+PREFILTERS = ("fast", "accurate")
+DEFAULT_QUALITY = "standard"
+# --quality presets: measured points of the object-pixel PSNR vs time curve (docs/quality.md,
+# benchmarks/quality_cost.py). A preset resolves to these concrete settings, which the spec and
+# the manifest store, so a dataset says how it was rendered whatever a later version's presets are.
+# Measured at 128 px on 24 default-library scenes (object-pixel PSNR vs 1,024 spp, mean / worst image):
+# draft 25.5 / 12.9 dB at 31 ms, standard 32.6 / 21.8 dB at 79 ms (4.4x faster than 64 spp raw),
+# high 39.4 / 26.7 dB at 368 ms per image on 2 cores.
+QUALITY_PRESETS: dict[str, dict] = {
+    "draft": {"samples": 4, "denoise": False, "denoise_prefilter": "fast"},
+    "standard": {"samples": 8, "denoise": True, "denoise_prefilter": "fast"},
+    "high": {"samples": 64, "denoise": True, "denoise_prefilter": "fast"},
+}
 LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit"}
 SIZES = ("unit", "real")
 MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fidelity.md)
@@ -60,6 +76,12 @@ class RenderSettings:
     denoise: bool = False
     passes: tuple[str, ...] = ()
     view_transform: str = "agx"
+    denoise_prefilter: str = "fast"  # OIDN with albedo and normal guides: fast | accurate (guides denoised too)
+    adaptive_threshold: float = 0.0  # Cycles adaptive sampling noise threshold (0: off, every pixel gets `samples`)
+    max_bounces: int = 12  # light path bounces (Cycles' default)
+    clamp_indirect: float = 10.0  # clamp indirect light (fireflies; Cycles' default; 0: off)
+    filter_width: float = 1.5  # pixel filter width, pixels (Cycles' default)
+    quality: str | None = None  # the preset these settings came from (QUALITY_PRESETS), None: set by hand
 
     def __post_init__(self):
         if isinstance(self.passes, list):
@@ -78,7 +100,30 @@ class RenderSettings:
         if not isinstance(self.view_transform, str) or self.view_transform not in VIEW_TRANSFORMS:
             raise SpecError(f"{where}unknown render.view_transform {_show(self.view_transform)}; "
                             f"allowed: {', '.join(VIEW_TRANSFORMS)}")
+        _one_of(self.denoise_prefilter, PREFILTERS, f"{where}render.denoise_prefilter")
+        _number_in(self.adaptive_threshold, 0.0, 1.0, f"{where}render.adaptive_threshold", "[0, 1] (0: off)")
+        _int_in(self.max_bounces, 0, 1024, f"{where}render.max_bounces")
+        _number_in(self.clamp_indirect, 0.0, 1e6, f"{where}render.clamp_indirect", "[0, 1e6] (0: off)")
+        _number_in(self.filter_width, 0.01, 10.0, f"{where}render.filter_width", "0.01..10 pixels")
+        if self.quality is not None:
+            _one_of(self.quality, tuple(QUALITY_PRESETS), f"{where}render.quality")
         return self
+
+    @staticmethod
+    def preset(quality: str, **overrides) -> "RenderSettings":
+        """The concrete settings of a `--quality` preset, with `overrides` (e.g. samples) on top;
+        `quality` is kept only if nothing of the preset was overridden."""
+        _one_of(quality, tuple(QUALITY_PRESETS), "quality")
+        values = {**QUALITY_PRESETS[quality], **overrides}
+        changed = any(values.get(k) != v for k, v in QUALITY_PRESETS[quality].items())
+        return RenderSettings(**values, quality=None if changed else quality)
+
+    def to_dict(self) -> dict:
+        return {"samples": self.samples, "denoise": self.denoise, "passes": list(self.passes),
+                "view_transform": self.view_transform, "denoise_prefilter": self.denoise_prefilter,
+                "adaptive_threshold": float(self.adaptive_threshold), "max_bounces": self.max_bounces,
+                "clamp_indirect": float(self.clamp_indirect), "filter_width": float(self.filter_width),
+                "quality": self.quality}
 
 
 @dataclass(frozen=True)
@@ -119,7 +164,7 @@ class DatasetSpec:
     license: str = "any"
     skip_bad_assets: bool = False
     backgrounds: tuple[str, ...] = ()
-    render: RenderSettings = field(default_factory=RenderSettings)
+    render: RenderSettings = field(default_factory=lambda: RenderSettings.preset(DEFAULT_QUALITY))
     storage: StorageSettings = field(default_factory=StorageSettings)
     canonical_pose: str | None = None  # front | three_quarter; None: front in facing mode, else three_quarter
     # Guarantees decided before rendering (None: the default where a re-draw can meet it, else off).
@@ -209,8 +254,7 @@ class DatasetSpec:
             "categories": list(self.categories), "library": self.library,
             "assets": list(self.assets), "license": self.license, "skip_bad_assets": self.skip_bad_assets,
             "backgrounds": list(self.backgrounds),
-            "render": {"samples": self.render.samples, "denoise": self.render.denoise,
-                       "passes": list(self.render.passes), "view_transform": self.render.view_transform},
+            "render": self.render.to_dict(),
             "storage": {"compression": self.storage.compression},
             "canonical_pose": self.canonical_pose,
             "min_visible": float(self.min_visible), "min_contrast": float(self.min_contrast), "size": self.size,
@@ -447,10 +491,13 @@ def _convert(kw: dict, where: str) -> None:
         if key in kw:
             kw[key] = _name_list(kw[key], key, split=False)
     if "render" in kw:
-        r = _mapping(kw["render"], "render", "samples, denoise, passes, view_transform")
-        _no_unknown(r, {"samples", "denoise", "passes", "view_transform"}, f"{where}: render")
+        r = _mapping(kw["render"], "render", ", ".join(RENDER_KEYS))
+        _no_unknown(r, set(RENDER_KEYS), f"{where}: render")
         if "passes" in r:
             r = {**r, "passes": _name_list(r["passes"], "render.passes", split=True)}
+        if r.get("quality") is not None:  # a preset: its settings where the document gives none
+            _one_of(r["quality"], tuple(QUALITY_PRESETS), "render.quality")
+            r = {**QUALITY_PRESETS[r["quality"]], **r}
         kw["render"] = RenderSettings(**r)
     if "storage" in kw:
         st = _mapping(kw["storage"], "storage", "compression")

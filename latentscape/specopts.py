@@ -5,7 +5,7 @@ import functools
 
 import click
 
-from latentscape.config import DatasetSpec, parse_dist, parse_fix, parse_vary
+from latentscape.config import QUALITY_PRESETS, DatasetSpec, load_yaml, parse_dist, parse_fix, parse_vary
 from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist, show_value
 from latentscape.latents.space import PARAMS, check_dist, check_value
@@ -32,8 +32,12 @@ SPEC_OPTIONS = [
     click.option("--license", "license", type=click.Choice(["any", "cc0"]), help="Keep only CC0 objects with cc0."),
     click.option("--skip-bad-assets", is_flag=True, default=None, help="Warn about unreadable user models instead of failing."),
     click.option("--backgrounds", "backgrounds", multiple=True, help="Folder of HDRI files (.exr, .hdr) to add (repeatable)."),
-    click.option("--samples", type=int, help="Cycles samples per pixel."),
-    click.option("--denoise/--no-denoise", default=None, help="OIDN denoising (fast prefilter)."),
+    click.option("--quality", type=click.Choice(["draft", "standard", "high"]),
+                 help="Render settings from a measured quality/cost point (default standard; docs/quality.md); "
+                      "--samples and --denoise override it."),
+    click.option("--samples", type=int, help="Cycles samples per pixel (overrides --quality)."),
+    click.option("--denoise/--no-denoise", default=None, help="OIDN denoising with albedo and normal guides "
+                                                               "(overrides --quality)."),
     click.option("--passes", help="Extra passes to store: mask, depth (comma-separated)."),
     click.option("--canonical-pose", type=click.Choice(["three_quarter", "front"]),
                  help="The pose rotations are relative to: three_quarter (default; turned 30 deg, seen from 20 deg "
@@ -71,11 +75,11 @@ DERIVED_DEFAULTS = ("canonical_pose", "min_visible", "min_contrast")
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
-              "samples", "denoise", "passes", "view_transform", "compression"}
+              "samples", "denoise", "passes", "view_transform", "compression", "quality"}
 
 
 def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=None, passes=None,
-                    view_transform=None, compression=None, **flags) -> DatasetSpec:
+                    view_transform=None, compression=None, quality=None, **flags) -> DatasetSpec:
     """Start from the YAML file (or defaults) and apply every flag given.
 
     Each --fix and --dist is checked on its own first, so its error names the flag as typed.
@@ -96,6 +100,8 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
     if dist:
         base["distributions"] = {**base["distributions"], **_checked_dists(dist)}
     render = dict(base["render"])
+    if quality is not None:
+        render = {**render, **QUALITY_PRESETS[quality], "quality": quality}
     if samples is not None:
         render["samples"] = samples
     if denoise is not None:
@@ -104,10 +110,12 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
         render["passes"] = [p.strip() for p in passes.split(",") if p.strip()]
     if view_transform is not None:
         render["view_transform"] = view_transform
+    if render.get("quality") and any(render.get(k) != v for k, v in QUALITY_PRESETS[render["quality"]].items()):
+        render["quality"] = None  # overridden: no longer the preset, say so
     base["render"] = render
     if compression is not None:
         base["storage"] = {"compression": compression}
-    any_flag = given or fix or dist or {samples, denoise, passes, view_transform, compression} != {None}
+    any_flag = given or fix or dist or {samples, denoise, passes, view_transform, compression, quality} != {None}
     where = f"{config_path} with flags" if config_path and any_flag else (config_path or "flags")
     return DatasetSpec.from_dict(base, where=where)
 

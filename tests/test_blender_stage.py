@@ -146,6 +146,26 @@ def test_contrast_model_display_curve_is_what_blender_shows(stage):
         assert abs(shown - display_rgb_luminance((0.5 * env,) * 3, stage.settings.view_transform)) <= 2, (env, shown)
 
 
+def test_render_settings_reach_cycles():
+    """Every knob a --quality preset sets is what Cycles is given (issue 13)."""
+    from latentscape.renderer.blender.render_setup import configure_render
+    scene = bpy.data.scenes.new("knobs")
+    try:
+        s = StageSettings(resolution=RES, fov_deg=FOV, samples=7, denoise=True, want_mask=False, want_depth=False,
+                          device="cpu", device_slot=None, threads=0, denoise_prefilter="accurate",
+                          adaptive_threshold=0.03, max_bounces=4, clamp_indirect=2.0, filter_width=1.2)
+        configure_render(scene, s)
+        c = scene.cycles
+        assert (c.samples, c.use_denoising, c.denoising_prefilter, c.denoising_quality) == (7, True, "ACCURATE", "HIGH")
+        assert c.denoising_input_passes == "RGB_ALBEDO_NORMAL" and c.use_adaptive_sampling
+        assert c.adaptive_threshold == pytest.approx(0.03) and c.max_bounces == 4
+        assert c.sample_clamp_indirect == pytest.approx(2.0) and c.filter_width == pytest.approx(1.2)
+        configure_render(scene, s.replace(denoise=False, adaptive_threshold=0.0, denoise_prefilter="fast"))
+        assert not c.use_denoising and not c.use_adaptive_sampling
+    finally:
+        bpy.data.scenes.remove(scene)
+
+
 def test_default_backgrounds():
     bgs = [BackgroundRef.of(b) for b in default_backgrounds()]
     assert bgs[0] == BackgroundRef(name="grey", kind="color", rgb=(0.5, 0.5, 0.5), world_rgb=None, path=None)

@@ -84,7 +84,7 @@ for a in "$@"; do
   [[ "$a" == cuda ]] && a=cpu
   args+=("$a")
 done
-exec {python} "${{args[@]}}"
+exec @PYTHON@ "${args[@]}"
 """
 
 
@@ -100,13 +100,14 @@ def test_gpu_path_with_a_stand_in_nvidia_smi(tmp_path):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     _executable(bin_dir / "nvidia-smi", FAKE_SMI)
-    py = _executable(tmp_path / "python-wrapper", FAKE_PYTHON.format(python=sys.executable))
+    py = _executable(tmp_path / "python-wrapper", FAKE_PYTHON.replace("@PYTHON@", sys.executable))
     p = run_check(["--n", "4", "--resolution", "16", "--qualities", "draft", "--workers-per-device", "1",
                    "--json", "gpu.json"], tmp_path,
                   env_extra={"PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "PYTHON": str(py)})
     assert p.returncode == 0, p.stdout + p.stderr
     doc = json.loads((tmp_path / "gpu.json").read_text())
-    assert doc["device"] == "cuda"  # no OptiX: the default fell back to CUDA
+    assert doc["device"] == "cuda"  # no OptiX: the default fell back to CUDA, saying why
+    assert "gpu_check: no optix: error: requested render device 'optix'" in p.stderr
     row, = doc["rows"]
     assert row["workers_flag"] == "--workers-per-device" and row["images"] == 4 and row["verify_ok"]
     assert 40 <= row["gpu_util_mean_pct"] <= 80 and row["gpu_mem_peak_mib"] == 3000

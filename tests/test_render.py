@@ -104,6 +104,19 @@ def test_fixed_groups_give_identical_backgrounds_and_pose_changes_the_image(tmp_
         assert not np.array_equal(lat["rotation_quat"][i], lat["rotation_quat"][0])
 
 
+def test_denoised_presets_render_bit_identically(tmp_path):
+    """Same run configuration, denoiser on (standard and high denoise): the same pixels."""
+    for name in ("a", "b"):
+        render_dataset(_spec(n=3, shard_size=3, render=RenderSettings.preset("standard")), tmp_path / name,
+                       device="cpu", progress=False)
+    ia, la = _images(tmp_path / "a")
+    ib, _ = _images(tmp_path / "b")
+    assert np.array_equal(ia, ib) and len(la["index"]) == 3
+    with DatasetReader(tmp_path / "a") as r:
+        stored = r.manifest["resolved"]["spec"]["render"]
+    assert stored["quality"] == "standard" and stored["denoise"] is True  # the dataset says how it was rendered
+
+
 def test_same_spec_renders_identically(tmp_path):
     spec = _spec(n=4, shard_size=2)
     render_dataset(spec, tmp_path / "a", device="cpu", progress=False)

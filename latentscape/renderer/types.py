@@ -7,6 +7,8 @@ changes per image).
 """
 from __future__ import annotations
 
+import dataclasses
+
 import math
 import numbers
 from dataclasses import dataclass, fields
@@ -83,6 +85,11 @@ class StageSettings:
     scene: str = "studio"  # scene template (latentscape.blender_scenes.SCENES)
     view_transform: str = "standard"  # colour management: standard | agx
     canonical_quat: tuple[float, float, float, float] = (1.0, 0.0, 0.0, 0.0)  # q0: poses are relative to it
+    denoise_prefilter: str = "fast"  # OIDN guides: fast | accurate
+    adaptive_threshold: float = 0.0  # 0: off
+    max_bounces: int = 12
+    clamp_indirect: float = 10.0  # 0: off
+    filter_width: float = 1.5  # pixels
 
     def __post_init__(self):
         _set(self, "resolution", _index(self.resolution, "resolution"))
@@ -109,6 +116,17 @@ class StageSettings:
         if abs(math.fsum(x * x for x in q0) - 1.0) > 1e-6:
             raise ValueError(f"canonical_quat must be a unit quaternion, got {q0}")
         _set(self, "canonical_quat", q0)
+        if self.denoise_prefilter not in ("fast", "accurate"):
+            raise ValueError(f"unknown denoise prefilter {self.denoise_prefilter!r}; allowed: fast, accurate")
+        for name in ("adaptive_threshold", "clamp_indirect", "filter_width"):
+            _set(self, name, _real(getattr(self, name), name))
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        _set(self, "max_bounces", _index(self.max_bounces, "max_bounces"))
+
+    def replace(self, **changes) -> "StageSettings":
+        """A copy with some fields changed (validated)."""
+        return dataclasses.replace(self, **changes)
 
     @classmethod
     def for_spec(cls, spec, *, device: str, want_mask: bool, want_depth: bool, device_slot: int | None,
@@ -117,7 +135,10 @@ class StageSettings:
         return cls(resolution=spec.resolution, fov_deg=spec.fov_deg, samples=spec.render.samples,
                    denoise=spec.render.denoise, want_mask=want_mask, want_depth=want_depth, device=device,
                    device_slot=device_slot, threads=threads, scene=scene, view_transform=spec.render.view_transform,
-                   canonical_quat=tuple(float(x) for x in canonical_quat(spec.canonical_pose)))
+                   canonical_quat=tuple(float(x) for x in canonical_quat(spec.canonical_pose)),
+                   denoise_prefilter=spec.render.denoise_prefilter, adaptive_threshold=spec.render.adaptive_threshold,
+                   max_bounces=spec.render.max_bounces, clamp_indirect=spec.render.clamp_indirect,
+                   filter_width=spec.render.filter_width)
 
 
 # ---------------------------------------------------------------- assets

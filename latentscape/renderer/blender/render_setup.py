@@ -31,7 +31,13 @@ def configure_render(scene, settings):
         r.threads_mode = "AUTO"
     c = scene.cycles
     c.samples = settings.samples
-    c.use_adaptive_sampling = False
+    c.use_adaptive_sampling = settings.adaptive_threshold > 0
+    if settings.adaptive_threshold > 0:
+        c.adaptive_threshold = settings.adaptive_threshold
+        c.adaptive_min_samples = 0  # Cycles' automatic minimum
+    c.max_bounces = settings.max_bounces
+    c.sample_clamp_indirect = settings.clamp_indirect
+    c.filter_width = settings.filter_width
     c.sampling_pattern = "TABULATED_SOBOL"
     c.use_animated_seed = False
     c.seed = 0
@@ -40,9 +46,10 @@ def configure_render(scene, settings):
     c.use_denoising = settings.denoise
     if settings.denoise:
         c.denoiser = "OPENIMAGEDENOISE"
-        c.denoising_prefilter = "FAST"
+        accurate = settings.denoise_prefilter == "accurate"
+        c.denoising_prefilter = "ACCURATE" if accurate else "FAST"
         if "denoising_quality" in c.bl_rna.properties:
-            c.denoising_quality = "FAST"
+            c.denoising_quality = "HIGH" if accurate else "FAST"
         c.denoising_input_passes = "RGB_ALBEDO_NORMAL"
     # Colour management: sRGB 8-bit output through AgX or the plain Standard transform.
     scene.display_settings.display_device = "sRGB"

@@ -140,3 +140,11 @@ def test_flags_derive_the_defaults_from_what_they_set():
     assert spec_from_flags(vary="category,identity").min_visible == 0.0
     assert spec_from_flags(pose_mode="facing").canonical_pose == "front"
     assert spec_from_flags().min_visible == 0.005 and spec_from_flags().min_contrast == 10.0
+
+
+def test_min_visible_with_only_the_pose_varying_redraws_the_pose():
+    """The position is held fixed: a re-drawn pose alone must be judged again (and can meet it)."""
+    lat = resolve(DatasetSpec(n=60, library="placeholder", vary=("pose",), fix=(("category", "torus"),),
+                              min_visible=0.04)).sampler.sample_range(0, 60)
+    assert lat["predicted_visible"].min() >= 0.04 and lat["rejections_visible"].sum() > 0
+    assert np.unique(lat["position"], axis=0).shape[0] == 1  # never moved

@@ -118,7 +118,7 @@ class LatentSampler:
         if "background" in groups:
             out["background_id"] = int(d["background_id"].sample(rng))
             out["env_rotation"] = float(d["env_rotation"].sample(rng))
-        if "position" in groups:
+        if {"category", "identity", "pose", "scale", "position"} & set(groups):  # all the position depends on
             obj = out["object_id"]
             pos, rejections = self._draw_position(rng, obj, out["rotation_quat"], out["scale"], index)
             out["position"] = pos
@@ -127,8 +127,7 @@ class LatentSampler:
             out["rejections"] += rejections
             out["size_m"] = float(self._unit[obj])
             out["predicted_visible"] = self.visible_fraction(obj, out["rotation_quat"], out["scale"], pos)
-        if "background" in groups or "lighting" in groups or "position" in groups:
-            out["predicted_contrast"] = self.contrast(out)
+        out["predicted_contrast"] = self.contrast(out)
 
     # ---- guarantees ----------------------------------------------------------
     def visible_fraction(self, obj: int, quat, scale: float, position) -> float:

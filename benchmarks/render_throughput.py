@@ -173,26 +173,6 @@ def child_bare(resolution: int, samples: int, n_per_state: int) -> dict:
     return {"per_state": per_state, "n_per_state": n_per_state, "build_s": stage.build_seconds}
 
 
-def child_bare_matched(resolution: int, samples: int, n_set: int, n_states: int, n_per_state: int,
-                       seed: int = 0) -> dict:
-    """The bare limit for a set's content: n_states images spread over the set (the first
-    n_set images of seed `seed`); each is set once, then bpy.ops.render.render() is timed
-    n_per_state times unchanged."""
-    import bpy
-    spec = make_spec(n_set, resolution, samples, seed=seed)
-    sampler = make_sampler(spec)
-    stage = _build_stage(resolution, samples)
-    times = []
-    for idx in spread(n_set, n_states):
-        stage.render(latent_rows(sampler, idx, idx + 1, sort=False)[0])
-        t0 = time.perf_counter()
-        for _ in range(n_per_state):
-            bpy.ops.render.render(write_still=False)
-        times.append((time.perf_counter() - t0) / n_per_state)
-    return {"s_per_img": times, "img_s": 1.0 / float(np.mean(times)), "n_states": n_states,
-            "n_per_state": n_per_state, "seconds": float(np.sum(times)) * n_per_state}
-
-
 def child_stage_loop(resolution: int, samples: int, n: int, budget_s: float = 1e9, seed: int = 0) -> dict:
     """Stage.render over the first n sampler images in the worker's render order (no writer)."""
     spec = make_spec(max(n, 1), resolution, samples, seed=seed)
@@ -214,47 +194,140 @@ def child_stage_loop(resolution: int, samples: int, n: int, budget_s: float = 1e
     return {"n": done, "seconds": dt, "img_s": done / dt, "ms_per_img": tm, "build_s": stage.build_seconds}
 
 
-def child_naive(resolution: int, samples: int, n_set: int, n: int, outdir: str, seed: int = 0) -> dict:
+class _Sets:
+    """The rounds' image sets: sampler per seed (resolved once per process)."""
+
+    def __init__(self, resolution, samples, n_set):
+        self.res, self.spp, self.n_set, self.samplers = resolution, samples, n_set, {}
+
+    def rows(self, seed: int, idxs) -> list:
+        """ImageStates of these images of the set of seed `seed`, in the given order."""
+        if seed not in self.samplers:
+            self.samplers[seed] = make_sampler(make_spec(self.n_set, self.res, self.spp, seed=seed))
+        return [latent_rows(self.samplers[seed], i, i + 1, sort=False)[0] for i in idxs]
+
+
+class StageServer:
+    """Stage loop and bare on the same images: per image, Stage.render (set latents, render,
+    read back; timed as the loop) and then `reps` bpy.ops.render.render() calls with nothing
+    changed (timed as bare).  The bare renders leave the state as it was, so the next
+    Stage.render switches from the same state as in a plain loop."""
+
+    def __init__(self, resolution, samples, n_set, reps):
+        self.sets, self.reps = _Sets(resolution, samples, n_set), reps
+        self.stage = _build_stage(resolution, samples)
+        self.stage.render(self.sets.rows(0, [0])[0])  # warm-up (first render builds the BVH etc.)
+
+    def measure(self, seed, idxs) -> dict:
+        import bpy
+        st, loop_t, bare_t = self.stage, [], []
+        for k in ("update", "render", "readback"):
+            st.timings[k] = 0.0
+        for row in self.sets.rows(seed, idxs):  # the parent passes them in the worker's render order
+            t0 = time.perf_counter()
+            st.render(row)
+            t1 = time.perf_counter()
+            for _ in range(self.reps):
+                bpy.ops.render.render(write_still=False)
+            loop_t.append(t1 - t0)
+            bare_t.append((time.perf_counter() - t1) / self.reps)
+        return {"n": len(loop_t), "loop_s_per_img": loop_t, "bare_s_per_img": bare_t,
+                **{f"{k}_s": st.timings[k] for k in ("update", "render", "readback")}}
+
+
+class NaiveServer:
     """Typical hand-written loop: no persistent data, default world importance map, PNG to disk + PIL.
 
-    n + 1 images spread over the set (the first n_set images of seed `seed`), in sampler
-    order; the first is a warm-up, the other n are timed."""
-    import bpy
-    import numpy as np
-    from PIL import Image
-    spec = make_spec(n_set, resolution, samples, seed=seed)
-    sampler = make_sampler(spec)
-    idxs = spread(n_set, n + 1)
-    rows = [latent_rows(sampler, i, i + 1, sort=False)[0] for i in idxs]
-    stage = _build_stage(resolution, samples, want_mask=False)  # no compositor, RGB
-    sc = stage.scene
-    sc.render.use_persistent_data = False
-    sc.render.use_compositing = False
-    sc.world.cycles.sampling_method = "AUTOMATIC"
-    sc.world.cycles.sample_map_resolution = 1024  # Blender's default
-    sc.cycles.sampling_pattern = "AUTOMATIC"
-    s = sc.render.image_settings
-    s.file_format = "PNG"
-    s.color_mode = "RGB"
-    s.color_depth = "8"
-    total = 0.0
-    t_write_read = 0.0
-    for i, row in enumerate(rows):
+    Per image (sampler order): set the latents, render(write_still=True) to a PNG, read it
+    back with PIL."""
+
+    def __init__(self, resolution, samples, n_set, outdir):
+        self.sets, self.res, self.outdir, self.k = _Sets(resolution, samples, n_set), resolution, outdir, 0
+        self.stage = _build_stage(resolution, samples, want_mask=False)  # no compositor, RGB
+        sc = self.sc = self.stage.scene
+        sc.render.use_persistent_data = False
+        sc.render.use_compositing = False
+        sc.world.cycles.sampling_method = "AUTOMATIC"
+        sc.world.cycles.sample_map_resolution = 1024  # Blender's default
+        sc.cycles.sampling_pattern = "AUTOMATIC"
+        s = sc.render.image_settings
+        s.file_format = "PNG"
+        s.color_mode = "RGB"
+        s.color_depth = "8"
+        self._one(self.sets.rows(0, [0])[0])  # warm-up (first image: kernel/BVH warm-up)
+
+    def _one(self, row) -> tuple[float, float]:
+        import bpy
+        from PIL import Image
         t0 = time.perf_counter()
-        stage._apply(row)  # set the latents (object, pose, light, HDRI, rotation, strength)
-        path = os.path.join(outdir, f"img_{i:05d}.png")
-        sc.render.filepath = path
+        self.stage._apply(row)  # set the latents (object, pose, light, HDRI, rotation, strength)
+        path = os.path.join(self.outdir, f"img_{self.k % 4}.png")
+        self.k += 1
+        self.sc.render.filepath = path
         bpy.ops.render.render(write_still=True)
         t1 = time.perf_counter()
         img = np.asarray(Image.open(path).convert("RGB"))
-        t2 = time.perf_counter()
-        assert img.shape == (resolution, resolution, 3)
-        if i > 0:  # first image includes kernel/BVH warm-up, like the other figures
-            total += t2 - t0
-            t_write_read += t2 - t1
-    m = max(len(rows) - 1, 1)
-    return {"n": m, "seconds": total, "img_s": m / total, "pil_read_ms": t_write_read / m * 1000,
-            "image_indices": idxs}
+        assert img.shape == (self.res, self.res, 3)
+        return time.perf_counter() - t0, time.perf_counter() - t1
+
+    def measure(self, seed, idxs) -> dict:
+        ts = [self._one(row) for row in self.sets.rows(seed, idxs)]
+        return {"n": len(ts), "seconds": sum(t for t, _ in ts), "s_per_img": [t for t, _ in ts],
+                "pil_read_s": sum(r for _, r in ts)}
+
+
+SERVERS = {"stage": StageServer, "naive": NaiveServer}
+
+
+def _serve(conn, kind, kwargs):
+    """A persistent measuring process: builds its stage once, then answers (seed, indices)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)  # Blender prints to the C-level stdout
+    try:
+        t0 = time.perf_counter()
+        server = SERVERS[kind](**kwargs)
+        conn.send(("ok", {"start_s": time.perf_counter() - t0}))
+        while (msg := conn.recv()) is not None:
+            conn.send(("ok", server.measure(*msg)))
+    except BaseException as e:  # noqa: BLE001
+        import traceback
+        conn.send(("error", f"{type(e).__name__}: {e}\n{traceback.format_exc()}"))
+
+
+class Server:
+    """Parent side of a persistent measuring process (spawned, fresh Blender)."""
+
+    def __init__(self, kind, **kwargs):
+        import multiprocessing as mp
+        ctx = mp.get_context("spawn")
+        self.kind, (self.conn, child) = kind, ctx.Pipe()
+        self.proc = ctx.Process(target=_serve, args=(child, kind, kwargs), daemon=True)
+        self.proc.start()
+        child.close()
+
+    def _get(self, timeout=1800):
+        if not self.conn.poll(timeout):
+            raise RuntimeError(f"{self.kind} server did not answer in {timeout} s")
+        status, value = self.conn.recv()
+        if status != "ok":
+            raise RuntimeError(f"{self.kind} server failed:\n{value}")
+        return value
+
+    def ready(self) -> dict:
+        return self._get()
+
+    def measure(self, seed, idxs) -> dict:
+        self.conn.send((seed, [int(i) for i in idxs]))
+        return self._get()
+
+    def close(self):
+        try:
+            self.conn.send(None)
+        except OSError:
+            pass
+        self.proc.join(30)
+        if self.proc.is_alive():
+            self.proc.kill()
 
 
 def child_rss(checkpoints: list[int]) -> dict:
@@ -312,18 +385,101 @@ def measure_pipeline(n: int, shard_size: int, resolution: int, samples: int, wor
             "startup_s": startup}
 
 
-def measure_e2e(n: int, shard_size: int, resolution: int, samples: int, seed: int) -> dict:
-    """One render_dataset run (1 worker); rate after the run's own start-up (worker ready)."""
-    r = run_pipeline(n, shard_size, resolution, samples, 1, seed=seed)
-    return {"run": r, "raw_img_s": n / r["seconds"], "img_s": n / max(r["seconds"] - r["startup_s"], 1e-9),
-            "startup_s": r["startup_s"]}
+def _child_pids() -> set[int]:
+    """Pids of this process's children (from /proc)."""
+    me, out = os.getpid(), set()
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                        out.add(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+class PausableE2E:
+    """render_dataset (1 worker) in the main thread; another thread pauses its worker
+    (SIGSTOP / SIGCONT) to interleave the other variants with it.
+
+    Pausing starts only once the worker is ready and has begun its shard (its temporary
+    shard file exists), so e2e_img_s = n / (seconds - startup_seconds - paused seconds)."""
+
+    def __init__(self, n: int, shard_size: int, resolution: int, samples: int, seed: int):
+        self.spec = make_spec(n, resolution, samples, shard_size, seed=seed)
+        self.root = tempfile.mkdtemp(prefix="ls_bench_")
+        self.done = __import__("threading").Event()
+        self.pid, self.stopped_at, self.paused_s, self.slices = None, None, 0.0, 0
+        self.before = _child_pids()
+
+    def run(self) -> dict:
+        """In the main thread (render_dataset installs signal handlers)."""
+        from latentscape.pipeline.local import render_dataset
+        try:
+            s = render_dataset(self.spec, self.root, device="cpu", workers=1, progress=False)
+            shard_s = _shard_render_seconds(self.root)
+        finally:
+            self.done.set()
+            shutil.rmtree(self.root, ignore_errors=True)
+        n = self.spec.n
+        assert s.rendered == n, (s.rendered, n)
+        active = s.seconds - s.startup_seconds - self.paused_s
+        return {"n": n, "shards": -(-n // self.spec.shard_size), "seconds": s.seconds, "startup_s": s.startup_seconds,
+                "paused_s": self.paused_s, "slices": self.slices, "active_s": active, "shard_render_s": shard_s,
+                "img_s": n / active, "raw_img_s": n / (s.seconds - self.paused_s)}
+
+    def _worker_pid(self) -> int | None:
+        for pid in _child_pids() - self.before:
+            try:
+                if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                    return pid
+            except OSError:
+                pass
+        return None
+
+    def wait_ready(self) -> bool:
+        """Wait until the worker renders its shard, then pause it; False if the run ended first."""
+        shards = Path(self.root, "shards")
+        while not self.done.is_set():
+            if shards.is_dir() and any(f.name.endswith(".tmp") or f.suffix == ".h5" for f in shards.iterdir()):
+                self.pid = self._worker_pid()
+                if self.pid:
+                    self._stop()
+                    return True
+            time.sleep(0.01)
+        return False
+
+    def _stop(self):
+        try:
+            os.kill(self.pid, __import__("signal").SIGSTOP)
+            self.stopped_at = time.monotonic()
+        except ProcessLookupError:
+            pass
+
+    def resume(self):
+        if self.stopped_at is not None:
+            try:
+                os.kill(self.pid, __import__("signal").SIGCONT)
+            except ProcessLookupError:
+                pass
+            self.paused_s += time.monotonic() - self.stopped_at
+            self.stopped_at = None
+
+    def slice(self, seconds: float):
+        """Let the worker run for `seconds` (or until the run ends), then pause it again."""
+        self.slices += 1
+        self.resume()
+        if not self.done.wait(seconds):
+            self._stop()
 
 
 # --------------------------------------------------------------------------- figures
 
-VARIANTS = ("bare", "loop", "e2e", "naive")
+VARIANTS = ("e2e", "stage", "naive")  # stage: loop and bare together
 RATIOS = ("overhead_ratio", "speedup_vs_naive")
-RATES = ("bare_img_s", "stage_loop_img_s", "e2e_img_s", "e2e_raw_img_s", "naive_img_s", "e2e_startup_s")
+RATES = ("bare_img_s", "stage_loop_img_s", "e2e_img_s", "e2e_run_img_s", "e2e_raw_img_s", "naive_img_s",
+         "e2e_startup_s", "e2e_fixed_s")
 
 
 def bare_rate(bare: dict, weights: dict[int, float]) -> tuple[float, float]:
@@ -343,39 +499,93 @@ def background_weights(n: int, resolution: int, samples: int, seeds) -> dict[int
     return {int(i): float(c) / len(ids) for i, c in zip(u, counts)}
 
 
-def round_order(r: int) -> tuple[str, ...]:
-    """Alternate the order of the variants from round to round (forward, reversed, ...)."""
-    return VARIANTS if r % 2 == 0 else VARIANTS[::-1]
+def cycle_order(c: int) -> tuple[str, ...]:
+    """Alternate the order of the variants from cycle to cycle (forward, reversed, ...)."""
+    return VARIANTS if c % 2 == 0 else VARIANTS[::-1]
 
 
-def measure_round(a, cfg, r: int) -> dict:
-    """Every variant once on round r's image set (seed r), in round_order(r); the ratios of this round."""
-    res, spp, n, seed = a.resolution, a.samples, cfg["round_n"], r
-    out = {"round": r, "seed": seed, "order": list(round_order(r)), "n_set": n}
-    t_round = time.monotonic()
-    for v in round_order(r):
-        t0 = time.monotonic()
-        if v == "bare":
-            d = in_fresh_process(child_bare_matched, resolution=res, samples=spp, n_set=n,
-                                 n_states=cfg["bare_states"], n_per_state=cfg["bare_reps"], seed=seed)
-            out["bare_img_s"] = d["img_s"]
-        elif v == "loop":
-            d = in_fresh_process(child_stage_loop, resolution=res, samples=spp, n=cfg["loop_n"], seed=seed)
-            out["stage_loop_img_s"] = d["img_s"]
-        elif v == "e2e":
-            d = measure_e2e(n, cfg["round_shard"], res, spp, seed)
-            out.update(e2e_img_s=d["img_s"], e2e_raw_img_s=d["raw_img_s"], e2e_startup_s=d["startup_s"])
-        else:
-            with tempfile.TemporaryDirectory(prefix="ls_naive_") as tmp:
-                d = in_fresh_process(child_naive, resolution=res, samples=spp, n_set=n, n=cfg["naive_n"],
-                                     outdir=tmp, seed=seed)
-            out["naive_img_s"] = d["img_s"]
-        d["wall_s"] = time.monotonic() - t0  # incl. the process start
-        out[f"{v}_detail"] = d
+def chunks(xs: list, k: int) -> list[list]:
+    return [xs[i:i + k] for i in range(0, len(xs), k)]
+
+
+def measure_round(a, cfg, r: int, servers: dict) -> dict:
+    """All four variants on round r's image set (the first round_n images of seed r if
+    cfg["vary_set"], else of seed 0 in every round), interleaved.
+
+    e2e renders the whole set (render_dataset in this thread); a second thread pauses its
+    worker and runs the others in small chunks between e2e slices: cycle c runs one chunk
+    of each variant (e2e: a slice as long as the last loop chunk took), in forward order
+    for even c and reversed for odd c, until every variant is done.  bare renders
+    `bare_states` images spread over the set (index order), loop `loop_n` images spread over
+    the worker's render order, naive `naive_n` images spread over the set (index order)."""
+    import threading
+    from latentscape.renderer.worker import render_order
+    n, seed = cfg["round_n"], (r if cfg["vary_set"] else 0)
+    order = [int(i) for i in render_order(make_sampler(make_spec(n, a.resolution, a.samples, seed=seed))
+                                          .sample_range(0, n))]
+    todo = {"stage": chunks([order[i] for i in spread(n, cfg["stage_n"])], cfg["stage_chunk"]),
+            "naive": chunks(spread(n, cfg["naive_n"]), cfg["naive_chunk"])}
+    got = {k: [] for k in todo}
+    e2e = PausableE2E(n, cfg["round_shard"], a.resolution, a.samples, seed)
+    errors, cycles = [], [0]
+
+    def others():
+        try:
+            ready = e2e.wait_ready()
+            slice_s = 1.0
+            c = 0
+            while any(todo.values()) or (ready and not e2e.done.is_set()):
+                for v in cycle_order(c):
+                    if v == "e2e":
+                        if ready and not e2e.done.is_set():
+                            e2e.slice(slice_s)
+                    elif todo[v]:
+                        d = servers[v].measure(seed, todo[v].pop(0))
+                        got[v].append(d)
+                        if v == "stage":  # e2e's next slice: about as long as a loop chunk
+                            slice_s = cfg["e2e_slice_factor"] * sum(d["loop_s_per_img"])
+                c += 1
+            cycles[0] = c
+        except BaseException as ex:  # noqa: BLE001
+            errors.append(ex)
+        finally:
+            e2e.resume()
+
+    t0 = time.monotonic()
+    tiny = PausableE2E(1, 1, a.resolution, a.samples, seed)  # never paused: nothing else runs meanwhile
+    td = tiny.run() if r % 2 == 0 else None
+    th = threading.Thread(target=others, daemon=True)
+    th.start()
+    try:
+        ed = e2e.run()
+    finally:
+        th.join()
+    if errors:
+        raise errors[0]
+    td = td or tiny.run()
+    ed["tiny"] = td
+    ed["run_img_s"] = ed["img_s"]  # after start-up, incl. the run's fixed cost
+    ed["img_s"] = (n - 1) / max(ed["active_s"] - td["active_s"], 1e-9)
+    ed["fixed_s"] = td["active_s"] - 1 / ed["img_s"]
+    bare_t = [t for d in got["stage"] for t in d["bare_s_per_img"]]
+    loop_t = [t for d in got["stage"] for t in d["loop_s_per_img"]]
+    naive_n, naive_s = sum(d["n"] for d in got["naive"]), sum(d["seconds"] for d in got["naive"])
+    out = {"round": r, "seed": seed, "n_set": n, "cycles": cycles[0],
+           "bare_img_s": 1.0 / float(np.mean(bare_t)), "stage_loop_img_s": len(loop_t) / sum(loop_t),
+           "e2e_img_s": ed["img_s"], "e2e_run_img_s": ed["run_img_s"], "e2e_raw_img_s": ed["raw_img_s"],
+           "e2e_startup_s": ed["startup_s"], "e2e_fixed_s": ed["fixed_s"],
+           "naive_img_s": naive_n / naive_s,
+           "bare_detail": {"s_per_img": bare_t, "n_per_state": cfg["bare_reps"]},
+           "loop_detail": {"n": len(loop_t), "seconds": sum(loop_t), "s_per_img": loop_t,
+                           "ms_per_img": {k: sum(d[f"{k}_s"] for d in got["stage"]) / len(loop_t) * 1000
+                                          for k in ("update", "render", "readback")}},
+           "e2e_detail": ed,
+           "naive_detail": {"n": naive_n, "seconds": naive_s, "s_per_img": [t for d in got["naive"] for t in d["s_per_img"]],
+                            "pil_read_ms": sum(d["pil_read_s"] for d in got["naive"]) / naive_n * 1000}}
     out["overhead_ratio"] = out["e2e_img_s"] / out["bare_img_s"]
     out["overhead_ratio_raw"] = out["e2e_raw_img_s"] / out["bare_img_s"]
     out["speedup_vs_naive"] = out["e2e_img_s"] / out["naive_img_s"]
-    out["wall_s"] = time.monotonic() - t_round
+    out["wall_s"] = time.monotonic() - t0
     return out
 
 
@@ -385,21 +595,34 @@ def spread_of(values) -> dict:
 
 
 def key_comparison(a, cfg) -> dict:
-    """`rounds` rounds of every variant; medians over the rounds and the ratios' spread."""
+    """`rounds` rounds of every variant; medians over the rounds and the ratios' spread.
+
+    bare, loop and naive each run in one persistent process (started, and warmed up, before
+    the first round), so a round costs no process start-up except e2e's own worker."""
+    res, spp, n = a.resolution, a.samples, cfg["round_n"]
     rounds = []
-    for r in range(cfg["rounds"]):
-        k = measure_round(a, cfg, r)
-        rounds.append(k)
-        print(f"  round {r + 1}/{cfg['rounds']} ({', '.join(k['order'])}; {k['wall_s']:.0f} s): "
-              f"bare {k['bare_img_s']:.2f}, loop {k['stage_loop_img_s']:.2f}, e2e {k['e2e_img_s']:.2f}, "
-              f"naive {k['naive_img_s']:.2f} img/s; e2e/bare {k['overhead_ratio']:.3f}, "
-              f"e2e/naive {k['speedup_vs_naive']:.2f}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="ls_naive_") as tmp:
+        t0 = time.monotonic()
+        servers = {"stage": Server("stage", resolution=res, samples=spp, n_set=n, reps=cfg["bare_reps"]),
+                   "naive": Server("naive", resolution=res, samples=spp, n_set=n, outdir=tmp)}
+        try:
+            started = {k: sv.ready() for k, sv in servers.items()}
+            started["wall_s"] = time.monotonic() - t0
+            for r in range(cfg["rounds"]):
+                k = measure_round(a, cfg, r, servers)
+                rounds.append(k)
+                print(f"  round {r + 1}/{cfg['rounds']} ({k['wall_s']:.0f} s, {k['cycles']} cycles): bare {k['bare_img_s']:.2f}, "
+                      f"loop {k['stage_loop_img_s']:.2f}, e2e {k['e2e_img_s']:.2f}, naive {k['naive_img_s']:.2f} "
+                      f"img/s; e2e/bare {k['overhead_ratio']:.3f}, e2e/naive {k['speedup_vs_naive']:.2f}", flush=True)
+        finally:
+            for sv in servers.values():
+                sv.close()
     out = {k: float(np.median([x[k] for x in rounds])) for k in RATES + RATIOS + ("overhead_ratio_raw",)}
     out.update({f"{k}_spread": spread_of(x[k] for x in rounds) for k in RATIOS})
+    out["servers_start"] = started
     out["rounds"] = rounds
     if cfg["bare_by_background"]:
-        res, spp = a.resolution, a.samples
-        weights = background_weights(cfg["round_n"], res, spp, range(cfg["rounds"]))
+        weights = background_weights(n, res, spp, range(cfg["rounds"]) if cfg["vary_set"] else [0])
         bare = in_fresh_process(child_bare, resolution=res, samples=spp, n_per_state=cfg["bare_by_background_n"])
         bare_by_bg, bare_plain = bare_rate(bare, weights)
         out.update(bare_by_background_img_s=bare_by_bg, bare_unweighted_img_s=bare_plain, bare_detail=bare,
@@ -453,18 +676,47 @@ def machine() -> dict:
             "date": datetime.datetime.now().isoformat(timespec="seconds"), "loadavg_at_start": load}
 
 
+class CpuMeter:
+    """CPU seconds the whole machine was busy (/proc/stat) vs this process and its reaped children:
+    the difference is what other processes used meanwhile (foreign_load: their average number
+    of busy cores)."""
+
+    def __init__(self):
+        import resource
+        self._ru = resource
+        self.t0, self.busy0, self.own0 = time.monotonic(), self._busy(), self._own()
+
+    @staticmethod
+    def _busy() -> float:
+        try:
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:9]]
+        except OSError:
+            return float("nan")
+        return (sum(v) - v[3] - v[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+
+    def _own(self) -> float:
+        r = self._ru
+        return sum(u.ru_utime + u.ru_stime for u in (r.getrusage(r.RUSAGE_SELF), r.getrusage(r.RUSAGE_CHILDREN)))
+
+    def read(self) -> dict:
+        wall, busy, own = time.monotonic() - self.t0, self._busy() - self.busy0, self._own() - self.own0
+        return {"wall_s": wall, "machine_busy_cpu_s": busy, "own_cpu_s": own, "foreign_cpu_s": busy - own,
+                "foreign_load": (busy - own) / wall if wall > 0 else float("nan")}
+
+
 def print_table(res: dict):
     print()
     print(f"Machine: {res['machine']['cpu']}, {res['machine']['cores']} cores, bpy {res['machine']['bpy']}")
     c = res["config"]
     print(f"Settings: {res['resolution']}px, {res['samples']} samples, CPU, quick={res['quick']}; "
-          f"{c['rounds']} rounds of {c['round_n']} images (bare {c['bare_states']}x{c['bare_reps']}, "
-          f"loop {c['loop_n']}, naive {c['naive_n']})")
-    print(f"{'run':>5} {'bare':>8} {'loop':>8} {'e2e':>8} {'e2e raw':>8} {'naive':>8} {'startup':>8}"
-          f" {'e2e/bare':>9} {'e2e/naive':>10}   (img/s; startup in s)")
+          f"{c['rounds']} rounds of {c['round_n']} images (loop and bare {c['stage_n']}, bare x{c['bare_reps']}, "
+          f"naive {c['naive_n']}; {'a new set' if c['vary_set'] else 'the same set'} each round)")
+    print(f"{'run':>5} {'bare':>8} {'loop':>8} {'e2e':>8} {'e2e run':>8} {'naive':>8} {'startup':>8} {'fixed':>6}"
+          f" {'e2e/bare':>9} {'e2e/naive':>10}   (img/s; startup, fixed in s)")
     row = lambda label, k: print(  # noqa: E731
         f"{label:>5} {k['bare_img_s']:8.2f} {k['stage_loop_img_s']:8.2f} {k['e2e_img_s']:8.2f}"
-        f" {k['e2e_raw_img_s']:8.2f} {k['naive_img_s']:8.2f} {k['e2e_startup_s']:8.1f}"
+        f" {k['e2e_run_img_s']:8.2f} {k['naive_img_s']:8.2f} {k['e2e_startup_s']:8.1f} {k['e2e_fixed_s']:6.2f}"
         f" {k['overhead_ratio']:9.3f} {k['speedup_vs_naive']:10.2f}")
     for i, k in enumerate(res["runs"]):
         for j, rk in enumerate(k["rounds"]):
@@ -491,17 +743,21 @@ def print_table(res: dict):
     if w:
         print(f"Workers at 64px {w['samples']} spp: 1 -> {w['workers_1']['img_s']:.1f} img/s, "
               f"2 -> {w['workers_2']['img_s']:.1f} img/s, gain x{w['gain']:.2f} (raw x{w['gain_raw']:.2f})")
-    print("Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in res["section_seconds"].items()))
+    print("Time: " + ", ".join(f"{k} {v:.0f} s" for k, v in res["section_seconds"].items())
+          + f"; other processes kept {res['cpu']['foreign_load']:.2f} cores busy on average "
+          + "(key comparison: " + ", ".join(f"{k['cpu']['foreign_load']:.2f}" for k in res["runs"]) + ")")
 
 
 def config(quick: bool) -> dict:
     if quick:
-        return {"rounds": 3, "round_n": 40, "round_shard": 40, "bare_states": 10, "bare_reps": 2, "loop_n": 20,
-                "naive_n": 8, "bare_by_background": False, "bare_by_background_n": 3,
+        return {"rounds": 5, "round_n": 12, "round_shard": 12, "vary_set": False, "stage_n": 12, "bare_reps": 1,
+                "naive_n": 12, "stage_chunk": 1, "naive_chunk": 1, "e2e_slice_factor": 1.2,
+                "bare_by_background": False, "bare_by_background_n": 3,
                 "rss": [500, 1500], "sweep": [(64, (1, 16)), (128, (16,))], "sweep_n": 200,
                 "sweep_budget_s": 2.0, "w_n": 64, "w_shard": 16}
-    return {"rounds": 3, "round_n": 100, "round_shard": 50, "bare_states": 10, "bare_reps": 4, "loop_n": 40,
-            "naive_n": 6, "bare_by_background": True, "bare_by_background_n": 8,
+    return {"rounds": 5, "round_n": 30, "round_shard": 30, "vary_set": True, "stage_n": 30, "bare_reps": 2,
+            "naive_n": 30, "stage_chunk": 1, "naive_chunk": 1, "e2e_slice_factor": 1.2,
+            "bare_by_background": True, "bare_by_background_n": 8,
             "rss": [500, 5000], "sweep": [(64, (1, 4, 16, 64)), (128, (1, 4, 16, 64))], "sweep_n": 1000,
             "sweep_budget_s": 8.0, "w_n": 600, "w_shard": 150}
 
@@ -525,20 +781,29 @@ def main(argv=None):
     ap.add_argument("--samples", type=int, default=16)
     ap.add_argument("--rounds", type=int, help="rounds of the key comparison (default 3)")
     ap.add_argument("--repeats", type=int, default=1, help="repeat the key comparison (all its rounds)")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config() entry (JSON value), e.g. --set round_n=16")
     ap.add_argument("--key-only", action="store_true", help="only the key comparison (no rss, sweep, workers)")
     ap.add_argument("--json", type=Path, help="write all figures to this JSON file")
     a = ap.parse_args(argv)
     cfg = config(a.quick)
     if a.rounds:
         cfg["rounds"] = a.rounds
+    for kv in a.set:
+        k, v = kv.split("=", 1)
+        if k not in cfg:
+            ap.error(f"--set {k}: not a config entry ({', '.join(cfg)})")
+        cfg[k] = json.loads(v)
     t0 = time.monotonic()
     mach = machine()
     sections = {}
     runs = []
+    meter = CpuMeter()
     for i in range(a.repeats):
         print(f"key comparison {i + 1}/{a.repeats} ({cfg['rounds']} rounds) ...", flush=True)
-        t = time.monotonic()
+        t, m = time.monotonic(), CpuMeter()
         runs.append(key_comparison(a, cfg))
+        runs[-1]["cpu"] = m.read()
         sections[f"key{i + 1}" if a.repeats > 1 else "key"] = time.monotonic() - t
     rss = sw = wg = None
     if not a.key_only:
@@ -560,7 +825,7 @@ def main(argv=None):
                                                     "speedup_vs_naive", "overhead_ratio_spread",
                                                     "speedup_vs_naive_spread")},
            "targets": targets(runs, rss), "rss": rss, "sweep": sw, "workers": wg,
-           "section_seconds": sections, "total_seconds": time.monotonic() - t0}
+           "section_seconds": sections, "cpu": meter.read(), "total_seconds": time.monotonic() - t0}
     print_table(res)
     print(f"total {res['total_seconds']:.0f} s")
     if a.json:

@@ -171,7 +171,7 @@ def _sig_spec():
 def _start_cli(root):
     """The CLI rendering _sig_spec() into root, in its own process group (like a terminal job)."""
     cmd = [sys.executable, "-m", "latentscape", "render", "--n", str(SIG_N), "--shard-size", str(SIG_SHARD),
-           "--resolution", "48", "--samples", "8", "--out", str(root), "--quiet", "--device", "cpu",
+           "--resolution", "48", "--samples", "8", "--no-denoise", "--out", str(root), "--quiet", "--device", "cpu",
            "--library", "placeholder"]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             start_new_session=True)

@@ -58,10 +58,8 @@ MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fideli
 
 
 def _any_in(vary, groups) -> bool:
-    """True if `vary` (group names, or "all"/"none" before parsing) names one of `groups`."""
-    if isinstance(vary, str):
-        return vary.strip() == "all" or any(g in vary.split(",") for g in groups)
-    return any(g in vary for g in groups) if isinstance(vary, (list, tuple)) else False
+    """True if `vary` (group names; anything else is refused by validation) names one of `groups`."""
+    return isinstance(vary, (list, tuple)) and any(g in vary for g in groups)
 
 
 @dataclass(frozen=True)
@@ -110,13 +108,10 @@ class RenderSettings:
         return self
 
     @staticmethod
-    def preset(quality: str, **overrides) -> "RenderSettings":
-        """The concrete settings of a `--quality` preset, with `overrides` (e.g. samples) on top;
-        `quality` is kept only if nothing of the preset was overridden."""
+    def preset(quality: str) -> "RenderSettings":
+        """The concrete settings of a `--quality` preset (QUALITY_PRESETS), named."""
         _one_of(quality, tuple(QUALITY_PRESETS), "quality")
-        values = {**QUALITY_PRESETS[quality], **overrides}
-        changed = any(values.get(k) != v for k, v in QUALITY_PRESETS[quality].items())
-        return RenderSettings(**values, quality=None if changed else quality)
+        return RenderSettings(**QUALITY_PRESETS[quality], quality=quality)
 
     def to_dict(self) -> dict:
         return {"samples": self.samples, "denoise": self.denoise, "passes": list(self.passes),

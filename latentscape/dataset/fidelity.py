@@ -15,8 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from latentscape.dataset.reader import DatasetReader
+from latentscape.latents import appearance
 
-LUMA = np.array([0.2126, 0.7152, 0.0722])
+LUMA = np.array(appearance.LUMA)  # Rec. 709, as the contrast is predicted
 RING_PX = 3
 CLIP_LEVEL = 254
 

@@ -29,6 +29,9 @@ DISPLAY_CURVE = {
 }
 
 
+_LOG_X = np.log(CURVE_X)
+
+
 def luminance(rgb) -> float:
     """Linear luminance of a linear RGB triple."""
     return float(np.dot(np.asarray(rgb, dtype=np.float64), LUMA))
@@ -36,7 +39,7 @@ def luminance(rgb) -> float:
 
 def display_luminance(linear_y: float, view_transform: str) -> float:
     """0..255 sRGB luminance shown for a grey of linear luminance `linear_y`."""
-    return float(np.interp(math.log(max(linear_y, 1e-9)), np.log(CURVE_X), DISPLAY_CURVE[view_transform]))
+    return float(np.interp(math.log(max(linear_y, 1e-9)), _LOG_X, DISPLAY_CURVE[view_transform]))
 
 
 def lambert_phase(cos_phi: float) -> float:

@@ -196,24 +196,15 @@ def support_hull(points: np.ndarray, n: int = HULL_DIRECTIONS) -> np.ndarray:
 
 
 def hull_area_2d(xy: np.ndarray) -> float:
-    """Area of the convex hull of 2-D points (Andrew's monotone chain); 0 for fewer than 3 or collinear."""
-    pts = sorted(set(map(tuple, np.asarray(xy, dtype=np.float64).tolist())))
+    """Area of the convex hull of 2-D points; 0 for fewer than 3 distinct or collinear points."""
+    from scipy.spatial import ConvexHull, QhullError
+    pts = np.asarray(xy, dtype=np.float64).reshape(-1, 2)
     if len(pts) < 3:
         return 0.0
-
-    def half(seq):
-        out = []
-        for p in seq:
-            while len(out) >= 2 and ((out[-1][0] - out[-2][0]) * (p[1] - out[-2][1])
-                                     - (out[-1][1] - out[-2][1]) * (p[0] - out[-2][0])) <= 0:
-                out.pop()
-            out.append(p)
-        return out[:-1]
-
-    ring = half(pts) + half(reversed(pts))
-    x = np.array([p[0] for p in ring])
-    y = np.array([p[1] for p in ring])
-    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+    try:
+        return float(ConvexHull(pts).volume)  # a 2-D hull's "volume" is its area
+    except QhullError:  # all on one line (seen edge-on), or fewer than 3 distinct points
+        return 0.0
 
 
 def visible_fraction(camera_points: np.ndarray, fov_deg: float) -> float:

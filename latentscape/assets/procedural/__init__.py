@@ -19,6 +19,7 @@ from typing import Callable
 
 import numpy as np
 
+from latentscape.assets.hulls import srgb_to_linear
 from latentscape.errors import SpecError
 
 from . import furniture, outdoor, vessels
@@ -108,17 +109,13 @@ def instance_name(category: str, instance: int) -> str:
     return f"{category}-{int(instance):02d}"
 
 
-def _srgb_to_linear(c: np.ndarray) -> np.ndarray:
-    return np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
-
-
 def sample_material(rng: np.random.Generator) -> dict:
     """One draw from the palette shared by all categories."""
     hue = rng.uniform(0.0, 1.0)
     sat = rng.choice([rng.uniform(0.0, 0.15), rng.uniform(0.3, 0.9)], p=[0.3, 0.7])
     val = rng.uniform(0.25, 0.95)
     srgb = np.array(colorsys.hsv_to_rgb(hue, sat, val))
-    color = tuple(float(round(x, 6)) for x in _srgb_to_linear(srgb))
+    color = tuple(float(round(x, 6)) for x in srgb_to_linear(srgb))
     metallic = 1.0 if rng.random() < 0.2 else 0.0
     roughness = rng.uniform(0.15, 0.5) if metallic else rng.uniform(0.25, 0.9)
     return {"base_color": color, "roughness": float(round(roughness, 6)), "metallic": metallic}

@@ -24,7 +24,7 @@ def in_fresh_process(fn, timeout: float = 1800, **kwargs):
     p = ctx.Process(target=_entry, args=(q, fn, kwargs))
     p.start()
     try:
-        status, value = q.get(timeout=timeout)
+        status, value = _wait(q, p, timeout)
     finally:
         p.join(60)
         if p.is_alive():
@@ -32,3 +32,17 @@ def in_fresh_process(fn, timeout: float = 1800, **kwargs):
     if status != "ok":
         raise RuntimeError(f"{fn.__name__} failed in a child process:\n{value}")
     return value
+
+
+def _wait(q, p, timeout: float):
+    """The child's message; ("error", ...) if it exits without one (it crashed)."""
+    import queue
+    import time
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            return q.get(timeout=1.0)
+        except queue.Empty:
+            if not p.is_alive():
+                return "error", f"the child exited with code {p.exitcode} before reporting"
+    return "error", f"no result within {timeout:.0f} s"

@@ -268,3 +268,28 @@ def test_missing_texture_falls_back_to_plain_material(stage, tmp_path):
     finally:
         for ob in meshes:
             bpy.data.objects.remove(ob, do_unlink=True)
+
+
+def _vmrss_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024
+
+
+def test_memory_stays_flat_when_env_strength_changes_every_image(stage):
+    """Each image sets a new colour-management exposure (env_strength). With AgX and
+    OpenColorIO's processor cache on, each distinct exposure kept ~2.9 MB: +430 MB here."""
+    vs = stage.scene.view_settings
+    old = vs.view_transform
+    vs.view_transform = "AgX"
+    try:
+        strengths = np.linspace(0.3, 1.5, 190)
+        for s in strengths[:40]:
+            stage.render(state(env_strength=float(s)))
+        before = _vmrss_mb()
+        for s in strengths[40:]:
+            stage.render(state(env_strength=float(s)))
+        grown = _vmrss_mb() - before
+    finally:
+        vs.view_transform = old
+        stage.render(state())
+    assert grown < 60, f"VmRSS grew {grown:.0f} MB over 150 images"

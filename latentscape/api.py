@@ -24,11 +24,17 @@ from latentscape.config import DatasetSpec
 from latentscape.dataset.writer import ShardWriter
 from latentscape.errors import DatasetMismatchError, SpecError
 from latentscape.outpaths import check_output_dir, check_output_file, check_replaceable
-from latentscape.pipeline.local import RenderSummary, render_dataset, repair_dataset
+from latentscape.pipeline.cluster import ClusterOptions, render_on_cluster
+from latentscape.pipeline.failures import DEFAULT_MAX_ATTEMPTS
+from latentscape.pipeline.ray_engine import RayOptions
+from latentscape.pipeline.slurm import SlurmOptions
+from latentscape.pipeline.status import RootStatus, root_status
+from latentscape.pipeline.local import DEFAULT_RECYCLE_SHARDS, RenderSummary, render_resolved, repair_dataset
 from latentscape.resolve import ResolvedDataset, resolve
 
-__all__ = ["DatasetSpec", "RenderSummary", "ResolvedDataset", "VerifyReport", "as_spec", "render", "repair",
-           "resolve", "sample_latents", "verify", "write_latents"]
+__all__ = ["ClusterOptions", "DatasetSpec", "RayOptions", "RenderSummary", "ResolvedDataset", "SlurmOptions",
+           "VerifyReport", "as_spec", "render", "repair", "resolve", "sample_latents", "status", "verify",
+           "write_latents"]
 
 _CHUNK = 1000
 
@@ -45,25 +51,39 @@ def as_spec(spec) -> DatasetSpec:
 
 
 def render(spec, out, *, device: str = "auto", workers: int | None = None, workers_per_device: int = 1,
-           overwrite: bool = False, progress: bool = True) -> RenderSummary:
+           overwrite: bool = False, progress: bool = True, cluster: ClusterOptions | None = None,
+           recycle_shards: int = DEFAULT_RECYCLE_SHARDS, max_attempts: int = DEFAULT_MAX_ATTEMPTS):
     """Render (or finish, or repair the cheap way) the dataset `spec` describes into `out`.
 
     Resumable and safe to interrupt; several calls (processes, hosts) may share one
-    `out`. Returns a `RenderSummary` (`.rendered`, `.present`, `.n`, `.line()`).
+    `out`. Returns a `RenderSummary` (`.rendered`, `.present`, `.n`, `.line()`); with
+    `cluster` (a `ClusterOptions`: Slurm or Ray jobs) a `ClusterSummary`.
     """
     spec = as_spec(spec)
     root = check_output_dir(out, what="dataset root", parents=True)
     _check_workers(workers, workers_per_device)
-    return render_dataset(spec, root, device=device, workers=workers, workers_per_device=workers_per_device,
-                          overwrite=overwrite, progress=progress)
+    if cluster is not None:
+        return render_on_cluster(resolve(spec), root, cluster, device=device, workers=workers,
+                                 workers_per_device=workers_per_device, overwrite=overwrite, progress=progress,
+                                 recycle_shards=recycle_shards, max_attempts=max_attempts)
+    return render_resolved(resolve(spec), root, device=device, workers=workers, workers_per_device=workers_per_device,
+                           overwrite=overwrite, progress=progress, recycle_shards=recycle_shards,
+                           max_attempts=max_attempts)
 
 
 def repair(root, *, device: str = "auto", workers: int | None = None, workers_per_device: int = 1,
-           progress: bool = True) -> RenderSummary:
+           progress: bool = True, recycle_shards: int = DEFAULT_RECYCLE_SHARDS,
+           max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> RenderSummary:
     """Re-render exactly the shards `verify` flags, from the description stored in `root`."""
     _check_workers(workers, workers_per_device)
     return repair_dataset(check_output_dir(root, what="dataset root"), device=device, workers=workers,
-                          workers_per_device=workers_per_device, progress=progress)
+                          workers_per_device=workers_per_device, progress=progress, recycle_shards=recycle_shards,
+                          max_attempts=max_attempts)
+
+
+def status(root) -> RootStatus:
+    """Shards done / running / failed / missing, rate and ETA of a root (`.lines()` to print)."""
+    return root_status(check_output_dir(root, what="dataset root"))
 
 
 def _check_workers(workers, per_device):

@@ -8,6 +8,7 @@ import click
 from tqdm import tqdm
 
 from latentscape.errors import LatentscapeError
+from latentscape.cli_cluster import executor_options, status
 from latentscape.specopts import spec_options
 
 
@@ -105,16 +106,22 @@ _DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal
               help="Worker processes per GPU.")
 @click.option("--overwrite", is_flag=True, help="Replace a different dataset at --out.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def render(spec, out, repair_root, device, workers, workers_per_device, overwrite, quiet):
+@executor_options
+def render(spec, out, repair_root, device, workers, workers_per_device, overwrite, quiet, cluster, recycle_shards,
+           max_attempts):
     """Render the dataset the spec describes into OUT (resumable: rerun to finish or repair).
 
     Several runs (on several hosts) may render into the same OUT at once; they share
-    the work through shard claims.
+    the work through shard claims. `--executor slurm|ray --jobs N` submits N cluster
+    jobs that do the same (docs/cluster.md).
     """
     from latentscape.api import render as render_spec, repair
-    kw = dict(device=device, workers=workers, workers_per_device=workers_per_device, progress=not quiet)
+    kw = dict(device=device, workers=workers, workers_per_device=workers_per_device, progress=not quiet,
+              recycle_shards=recycle_shards, max_attempts=max_attempts)
     if repair_root is not None:
         given = _spec_flags_given()
+        if cluster is not None:
+            raise click.UsageError("--repair runs here (--executor local); after it, resubmit to a cluster if needed")
         if out is not None or overwrite or given:
             raise click.UsageError(f"--repair ROOT takes the spec from ROOT's manifest; drop "
                                    f"{', '.join(given + ['--out'] * (out is not None) + ['--overwrite'] * overwrite)}")
@@ -124,7 +131,7 @@ def render(spec, out, repair_root, device, workers, workers_per_device, overwrit
     elif out is None:
         raise click.UsageError("missing option '--out' (the dataset root), or use --repair ROOT")
     else:
-        s = render_spec(spec, out, overwrite=overwrite, **kw)
+        s = render_spec(spec, out, overwrite=overwrite, cluster=cluster, **kw)
     click.echo(s.line())
 
 
@@ -380,6 +387,7 @@ def evaluate_cmd(run, data, split, name, device, batch_size, num_workers, quiet)
 from latentscape.cli_analyze import analyze  # noqa: E402  (a command group in its own module)
 
 cli.add_command(analyze)
+cli.add_command(status)
 
 
 def main(argv=None):

@@ -1,2 +1,2 @@
 """The package version (a module of its own so that any layer can import it)."""
-__version__ = "0.4.0"
+__version__ = "0.5.0"

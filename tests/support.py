@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
+import subprocess
+import sys
 import time
 
 
@@ -33,3 +36,44 @@ def wait_for_shards(root, k, proc, timeout=300):
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {k} shard(s) in {root}")
+
+
+def dataset_content(root):
+    """(images [N,H,W,3], latents dict) of a dataset root."""
+    import numpy as np
+    from latentscape.dataset.reader import DatasetReader
+    with DatasetReader(root) as r:
+        return np.stack([r.image(i) for i in range(len(r))]), r.latents()
+
+
+def assert_same_dataset(a, b):
+    """Latents exactly equal; pixels equal up to Cycles' cross-process edge noise (docs/determinism.md)."""
+    import numpy as np
+    (ia, la), (ib, lb) = dataset_content(a), dataset_content(b)
+    assert sorted(la) == sorted(lb)
+    for name in la:
+        assert np.array_equal(la[name], lb[name]), name
+    d = np.abs(ia.astype(np.int16) - ib.astype(np.int16))
+    assert (d > 0).any(-1).mean() <= 0.02 and d.mean() < 0.5
+
+
+def run_cli(*args, env=None, **kw):
+    """`python -m latentscape ARGS` in a subprocess (captured text output)."""
+    return subprocess.run([sys.executable, "-m", "latentscape", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, **kw)
+
+
+def popen_cli(*args, env=None):
+    """`python -m latentscape ARGS` started in its own session (kill it with os.killpg)."""
+    return subprocess.Popen([sys.executable, "-m", "latentscape", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True,
+                            env={**os.environ, **(env or {})})
+
+
+def assert_one_line_error(r, *needles):
+    """A failed CLI run that printed exactly one line (no traceback) containing every needle."""
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode != 0 and "Traceback" not in r.stderr and len(lines) == 1, r.stderr
+    for s in needles:
+        assert s in lines[0], lines[0]
+    return lines[0]

@@ -4,14 +4,12 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
-import numpy as np
 import pytest
+from support import assert_one_line_error, assert_same_dataset, popen_cli, run_cli
 from support import wait_for_shards as _wait_for_shards
 
-from latentscape.dataset.reader import DatasetReader
 from latentscape.dataset.verify import verify
 
 pytestmark = pytest.mark.blender
@@ -21,37 +19,7 @@ ARGS = ["--n", str(N), "--shard-size", str(SHARD), "--resolution", str(RES), "--
         "--library", "placeholder", "--vary", "pose,position,category", "--device", "cpu", "--quiet"]
 
 
-def _cli(*args, env=None, **kw):
-    return subprocess.run([sys.executable, "-m", "latentscape", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, **kw)
-
-
-def _popen(*args, env=None):
-    return subprocess.Popen([sys.executable, "-m", "latentscape", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, start_new_session=True,
-                            env={**os.environ, **(env or {})})
-
-
-def _content(root):
-    with DatasetReader(root) as r:
-        return np.stack([r.image(i) for i in range(len(r))]), r.latents()
-
-
-def assert_same_dataset(a, b):
-    """Latents exactly equal; pixels equal up to Cycles' cross-process edge noise (docs/determinism.md)."""
-    (ia, la), (ib, lb) = _content(a), _content(b)
-    for name in la:
-        assert np.array_equal(la[name], lb[name]), name
-    d = np.abs(ia.astype(np.int16) - ib.astype(np.int16))
-    assert (d > 0).any(-1).mean() <= 0.02 and d.mean() < 0.5
-
-
-def _one_line_error(r, *needles):
-    lines = r.stderr.strip().splitlines()
-    assert r.returncode != 0 and "Traceback" not in r.stderr and len(lines) == 1, r.stderr
-    for s in needles:
-        assert s in lines[0], lines[0]
-    return lines[0]
+_cli, _popen, _one_line_error = run_cli, popen_cli, assert_one_line_error
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,9 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
+import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +23,7 @@ from pathlib import Path
 from latentscape.config import DatasetSpec
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import DatasetMismatchError, LatentscapeError, RenderError
-from latentscape.pipeline import claims
+from latentscape.pipeline import claims, failures
 from latentscape.assets.sources import missing_assets
 from latentscape.pipeline.plan import ShardTask
 from latentscape.pipeline.root import (Dropped, claim_shard, commit_shard, drop_shards, manifest_lock, open_root,
@@ -32,6 +34,7 @@ from latentscape.renderer.types import BackgroundRef, ObjectRef, StageSettings
 from latentscape.renderer.worker import WorkerConfig, worker_main
 
 STOP_GRACE_S = 15.0
+DEFAULT_RECYCLE_SHARDS = 20  # a worker's Blender process is replaced after this many shards
 RETRY_CLAIM_S = 1.0   # how soon a shard held by another writer is tried again
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -42,6 +45,10 @@ class Interrupted(LatentscapeError):
 
 class DiskFullError(LatentscapeError):
     """The disk filled up; whole shards are kept and a rerun resumes."""
+
+
+class ShardsFailed(RenderError):
+    """Some shards failed `max_attempts` times; every other shard was rendered."""
 
 
 @dataclass
@@ -81,14 +88,27 @@ def worker_plan(device: str, workers: int | None, workers_per_device: int, avail
     dtype, names = choose_device(device, available)
     if dtype == "CPU":
         k = max(1, workers or 1)
-        threads = max(1, (os.cpu_count() or 1) // k)
+        threads = max(1, available_cpus() // k)
         return [{"device": "cpu", "device_slot": None, "threads": threads} for _ in range(k)]
     per = max(1, workers_per_device)
     return [{"device": dtype.lower(), "device_slot": g, "threads": 1}
             for g in range(len(names)) for _ in range(per)]
 
 
-def worker_config(resolved: ResolvedDataset, root: Path, device: dict) -> WorkerConfig:
+def available_cpus() -> int:
+    """CPUs this process may use: a Slurm allocation's, else the affinity mask's (a
+    cluster job must not start a thread per core of a shared node)."""
+    slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
+    if slurm.isdigit() and int(slurm) > 0:
+        return int(slurm)
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def worker_config(resolved: ResolvedDataset, root: Path, device: dict,
+                  recycle_shards: int = DEFAULT_RECYCLE_SHARDS) -> WorkerConfig:
     """The typed description a worker renders from (`device`: one entry of `worker_plan`)."""
     import json
     spec = resolved.spec
@@ -98,7 +118,8 @@ def worker_config(resolved: ResolvedDataset, root: Path, device: dict) -> Worker
     return WorkerConfig(root=str(root), spec_hash=resolved.identity(), identity=json.dumps(resolved.to_dict()),
                         settings=settings, objects=tuple(ObjectRef.of(o) for o in resolved.library.objects),
                         backgrounds=tuple(BackgroundRef.of(b) for b in resolved.backgrounds),
-                        compression=spec.storage.compression, passes=tuple(spec.render.passes))
+                        compression=spec.storage.compression, passes=tuple(spec.render.passes),
+                        recycle_shards=recycle_shards)
 
 
 def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", workers: int | None = None,
@@ -111,8 +132,16 @@ def render_dataset(spec: DatasetSpec, root: str | Path, device: str = "auto", wo
 
 def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "auto", workers: int | None = None,
                     workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
-                    available: dict | None = None, dropped: list | None = None) -> RenderSummary:
-    """`render_dataset` for a dataset already resolved (repairs, cluster jobs)."""
+                    available: dict | None = None, dropped: list | None = None, *,
+                    recycle_shards: int = DEFAULT_RECYCLE_SHARDS, max_attempts: int = failures.DEFAULT_MAX_ATTEMPTS,
+                    run_id: str | None = None) -> RenderSummary:
+    """`render_dataset` for a dataset already resolved (repairs, cluster jobs).
+
+    A shard that fails is tried again (by a fresh worker) up to `max_attempts` times in
+    this run (`run_id`: the jobs of one cluster submission share one); its failures are
+    recorded in the root. The other shards are rendered regardless, then `ShardsFailed`
+    names the ones given up. Workers are replaced every `recycle_shards` shards (0: never).
+    """
     if getattr(mp.current_process(), "_inheriting", False):
         # a spawned worker is importing the caller's script, which renders at import time
         raise RenderError("render was called while a worker process imported your script; put the call "
@@ -134,11 +163,12 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
         return summary
     plan = plan[:-(-(spec.n - summary.present) // spec.shard_size)]
     summary.workers = len(plan)
-    return _Run(resolved, root, manifest, plan, progress, summary).go()
+    opts = _RunOptions(recycle_shards, max_attempts, run_id or uuid.uuid4().hex)
+    return _Run(resolved, root, manifest, plan, progress, summary, opts).go()
 
 
 def repair_dataset(root: str | Path, device: str = "auto", workers: int | None = None, workers_per_device: int = 1,
-                   progress: bool = True, available: dict | None = None) -> RenderSummary:
+                   progress: bool = True, available: dict | None = None, **run_options) -> RenderSummary:
     """Re-render exactly the shards `verify` flags (sha256 included), from the resolved
     description stored in the manifest (nothing is resolved again)."""
     from latentscape.dataset.verify import verify
@@ -162,7 +192,7 @@ def repair_dataset(root: str | Path, device: str = "auto", workers: int | None =
     with manifest_lock(root):
         drop_shards(root, dropped)
     return render_resolved(resolved, root, device=device, workers=workers, workers_per_device=workers_per_device,
-                           progress=progress, available=available, dropped=dropped)
+                           progress=progress, available=available, dropped=dropped, **run_options)
 
 
 def _require_assets(resolved: ResolvedDataset, context: str):
@@ -202,6 +232,13 @@ def _start_quiet_resource_tracker():
         os.close(devnull)
 
 
+@dataclass(frozen=True)
+class _RunOptions:
+    recycle_shards: int
+    max_attempts: int
+    run_id: str
+
+
 @dataclass
 class _Held:
     task: ShardTask
@@ -212,7 +249,7 @@ class _Held:
 class _Run:
     """One execution: claims, a short task queue, worker processes, the progress bar, signals."""
 
-    def __init__(self, resolved, root, manifest, plan, progress, summary):
+    def __init__(self, resolved, root, manifest, plan, progress, summary, opts: _RunOptions):
         _start_quiet_resource_tracker()
         self.ctx = mp.get_context("spawn")
         self.tasks_q, self.results = self.ctx.Queue(), self.ctx.Queue()
@@ -226,19 +263,24 @@ class _Run:
         self.last_renew = time.monotonic()
         self.committed = 0   # images this run listed
         self.sampler = resolved.sampler
-        self.procs = {}
-        for wid, p in enumerate(plan):
-            cfg = worker_config(resolved, root, p)
-            self.procs[wid] = self.ctx.Process(target=worker_main, args=(wid, cfg, self.tasks_q, self.results, self.stop),
-                                               name=f"latentscape-worker-{wid}", daemon=True)
+        self.opts = opts
+        self.gave_up: dict[int, str] = {}   # shard id -> last cause, after max_attempts failures
+        self.cfgs = {wid: worker_config(resolved, root, p, opts.recycle_shards) for wid, p in enumerate(plan)}
+        self.procs = {wid: self._process(wid) for wid in self.cfgs}
         self.progress = progress
         self.signalled: str | None = None
         self.stop_since: float | None = None  # when a signal asked to stop
         self.sentinels_sent = False
 
+    def _process(self, wid: int):
+        return self.ctx.Process(target=worker_main, args=(wid, self.cfgs[wid], self.tasks_q, self.results, self.stop),
+                                name=f"latentscape-worker-{wid}", daemon=True)
+
     def go(self) -> RenderSummary:
         from tqdm import tqdm
-        old = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS}
+        # signal handlers can only be set from the main thread (a Ray task may run elsewhere)
+        main = threading.current_thread() is threading.main_thread()
+        old = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} if main else {}
         t0 = self.t0 = time.monotonic()
         self.bar = tqdm(total=self.total, unit="img", desc="render", dynamic_ncols=True, disable=not self.progress,
                         smoothing=0.1)
@@ -253,15 +295,37 @@ class _Run:
                 signal.signal(s, h)
         return self.summary
 
-    def _start_workers(self):
+    def _start_workers(self, procs=None):
         # Children inherit the blocked mask through spawn: a Ctrl-C while they import
         # stays pending there (they then ignore it) and is delivered here on unblock.
         signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
         try:
-            for p in self.procs.values():
+            for p in procs or self.procs.values():
                 p.start()
         finally:
             signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+    def _on_exit(self, wid: int, reason: str, exited: set):
+        """A worker stopped: replace it if it was recycled or failed a shard and work is left."""
+        if reason in ("recycle", "failed") and not self.stop.is_set() and not self.sentinels_sent:
+            self.procs[wid].join(STOP_GRACE_S)
+            self.procs[wid] = self._process(wid)
+            self._start_workers([self.procs[wid]])
+        else:
+            exited.add(wid)
+
+    def _on_failed(self, shard_id: int, cause: str):
+        """A shard failed in a worker: record it in the root, then retry it or give it up."""
+        h = self.held.pop(shard_id)
+        h.tmp.unlink(missing_ok=True)
+        rec = failures.record(self.root, shard_id, self.opts.run_id, cause)
+        h.lease.release()
+        if rec.in_run(self.opts.run_id) >= self.opts.max_attempts:
+            self.gave_up[shard_id] = cause
+            self.total -= h.task.count
+            self.bar.total = self.total
+        else:
+            self.deferred.append((time.monotonic(), h.task))
 
     def _on_signal(self, signum, frame):
         self.signalled = signal.Signals(signum).name
@@ -299,11 +363,13 @@ class _Run:
             elif kind == "done":
                 err = self._safe(lambda: self._commit(msg[2], msg[3]))
                 error = error or err
+            elif kind == "failed":
+                error = error or self._safe(lambda: self._on_failed(msg[2], msg[3]))
             elif kind == "error" and error is None:
                 error = msg[2]
                 self.stop.set()
             elif kind == "exit":
-                exited.add(wid)
+                self._on_exit(wid, msg[2], exited)
         if self.signalled:  # a signal explains any worker exit that followed it
             raise Interrupted(f"stopped by {self.signalled}; {self._kept()}; rerun the same command to resume")
         if error:
@@ -313,6 +379,11 @@ class _Run:
             raise RenderError(f"{error}; {self._kept()}")
         self.summary.present = sum(s["count"] for s in self.manifest["shards"])
         self.summary.by_others = max(0, self.summary.present - self.summary.skipped - self.committed)
+        if self.gave_up:
+            first = min(self.gave_up)
+            raise ShardsFailed(f"{len(self.gave_up)} shard(s) failed {self.opts.max_attempts} time(s) and are missing "
+                               f"(first: {self.gave_up[first]}); {self._kept()}; `latentscape status {self.root}` "
+                               f"lists them; rerun to try again")
 
     def _safe(self, fn) -> str | None:
         """Run a parent-side step; an OS error (disk full, ...) stops the run with one message."""
@@ -353,14 +424,30 @@ class _Run:
                 task = next(self.pending, None)
                 if task is None:
                     return None
+            if self._given_up(task):
+                continue
             lease = claim_shard(self.root, task, self.ttl)
             if lease is None:
                 self.deferred.append((now + RETRY_CLAIM_S, task))
                 continue
-            if self._listed_now(task):  # another writer finished it
+            if self._listed_now(task) or self._given_up(task):  # another writer finished it, or gave it up
                 lease.release()
                 continue
             return _Held(task, lease, shard_tmp(self.root, task))
+
+    def _given_up(self, task: ShardTask) -> bool:
+        """True if this run (any of its jobs) already failed the shard max_attempts times."""
+        if task.shard_id in self.gave_up:
+            return True
+        if not (self.root / failures.FAILURES).is_dir():
+            return False
+        rec = failures.load(self.root, task.shard_id)
+        if rec.in_run(self.opts.run_id) < self.opts.max_attempts:
+            return False
+        self.gave_up[task.shard_id] = rec.last_cause
+        self.total -= task.count
+        self.bar.total = self.total
+        return True
 
     def _listed_now(self, task: ShardTask) -> bool:
         """Re-read the manifest if the shard's file exists (another writer may have listed it)."""
@@ -377,6 +464,8 @@ class _Run:
         finally:
             h.lease.release()
         self.committed += h.task.count if ok else 0
+        if ok and (self.root / failures.FAILURES).is_dir():
+            failures.clear(self.root, shard_id)
         if not any(s["index_start"] == h.task.start for s in self.manifest["shards"]):
             # our claim was lost (it expired) and nobody listed the shard: try again later
             self.deferred.append((time.monotonic() + RETRY_CLAIM_S, h.task))

@@ -5,8 +5,12 @@ Messages to the parent (tuples on `results`):
   ("progress", wid, n_images)          images finished since the last message
   ("done", wid, shard_id, record)      shard written to its temporary name; `record` is its manifest
                                        entry (the parent moves it into place under the manifest lock)
-  ("error", wid, message)              failure; the message names shard and image index
-  ("exit", wid)                        worker finished (task queue drained or stop requested)
+  ("failed", wid, shard_id, message)   the shard failed (message names shard, image, cause); the
+                                       worker exits next, since its Blender state is suspect
+  ("error", wid, message)              failure that no retry can help (start-up, disk full)
+  ("exit", wid, reason)                worker finished: "done" (queue drained or stop requested),
+                                       "recycle" (rendered `recycle_shards` shards: a fresh process
+                                       takes over) or "failed" (after a "failed" message)
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ class WorkerConfig:
     backgrounds: tuple[BackgroundRef, ...]  # the background table, by background_id
     compression: str
     passes: tuple[str, ...]
+    recycle_shards: int = 0              # exit after this many shards (0: never); the parent starts a fresh one
 
 
 def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
@@ -63,24 +68,37 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
         device_used = stage.device_used
     except Exception as e:  # noqa: BLE001 - report anything, the parent turns it into one line
         results.put(("error", wid, f"worker {wid} could not start: {_describe(e)}"))
-        results.put(("exit", wid))
+        results.put(("exit", wid, "done"))
         return
     results.put(("ready", wid, device_used))
-    try:
-        while not stop_event.is_set():
-            item = tasks.get()
-            if item is None:
-                break
-            task, tmp, lat = item
-            should_stop = lambda: stop_event.is_set() or os.getppid() != parent  # noqa: E731
+    results.put(("exit", wid, _serve(wid, cfg, stage, device_used, tasks, results, stop_event, parent)))
+
+
+def _serve(wid, cfg, stage, device_used, tasks, results, stop_event, parent) -> str:
+    """Render shards from the queue; returns why the worker stops (see the module docstring)."""
+    should_stop = lambda: stop_event.is_set() or os.getppid() != parent  # noqa: E731
+    shards = 0
+    while not stop_event.is_set():
+        if cfg.recycle_shards and shards >= cfg.recycle_shards:
+            return "recycle"
+        item = tasks.get()
+        if item is None:
+            break
+        task, tmp, lat = item
+        try:
             record = _render_shard(stage, cfg, task, Path(tmp), lat, device_used, results, wid, should_stop)
-            results.put(("done", wid, task.shard_id, record))
-    except Stopped:
-        pass
-    except Exception as e:  # noqa: BLE001
-        # HDF5 does not always say why a write failed (e.g. "Slist already enabled?"): ask the disk
-        results.put(("error", wid, "No space left on device" if _no_space(Path(cfg.root)) else _describe(e)))
-    results.put(("exit", wid))
+        except Stopped:
+            break
+        except Exception as e:  # noqa: BLE001
+            # HDF5 does not always say why a write failed (e.g. "Slist already enabled?"): ask the disk
+            if _no_space(Path(cfg.root)):
+                results.put(("error", wid, "No space left on device"))
+                break
+            results.put(("failed", wid, task.shard_id, _describe(e)))
+            return "failed"
+        results.put(("done", wid, task.shard_id, record))
+        shards += 1
+    return "done"
 
 
 def _build(cfg: WorkerConfig):
@@ -164,11 +182,14 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
     clipped = np.full(task.count, np.nan, dtype=np.float32)
     contrast = np.full(task.count, np.nan, dtype=np.float32)
     order = render_order(lat)
+    fail_at = _injected_failure(task)
     for pos, row in enumerate(order):
         if should_stop():  # asked to stop, or the parent died
             raise Stopped()
         state = ImageState.from_row(lat, row)
         try:
+            if task.start + row == fail_at:
+                raise RuntimeError(f"failure injected by {FAIL_ENV}")
             rgb, mask = stage.render(state)
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
@@ -181,6 +202,27 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
             stage.keep_only([])  # this object's run is over: free it
         progress.add()
     return visible, clipped, contrast
+
+
+FAIL_ENV = "LATENTSCAPE_TEST_FAIL_IMAGE"
+
+
+def _injected_failure(task) -> int | None:
+    """For the retry tests: `IMAGE` fails that image every time; `IMAGE:FILE` fails it once
+    (only while FILE does not exist; the failure creates FILE)."""
+    raw = os.environ.get(FAIL_ENV)
+    if not raw:
+        return None
+    image, _, marker = raw.partition(":")
+    i = int(image)
+    if not task.start <= i < task.stop:
+        return None
+    if marker:
+        try:
+            os.close(os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+        except FileExistsError:
+            return None
+    return i
 
 
 def _no_space(root: Path, probe_bytes: int = 1 << 20) -> bool:

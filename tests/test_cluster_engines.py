@@ -132,6 +132,14 @@ def test_slurm_bad_partition_is_one_line_before_anything_is_written(slurm, tmp_p
     assert not out.exists()
 
 
+def test_slurm_refusing_the_resources_is_one_line(slurm, tmp_path):
+    """This node has no GPU: sbatch refuses a job asking for one, before any job runs."""
+    out = tmp_path / "gpu"
+    r = run_cli("render", *ARGS, "--out", str(out), "--executor", "slurm", "--slurm-gpus-per-task", "1",
+                timeout=120)
+    assert_one_line_error(r, "sbatch refused the job")
+
+
 def test_no_slurm_on_path_is_one_line(tmp_path):
     out = tmp_path / "never"
     env = {"PATH": os.path.dirname(sys.executable)}  # python, but no sbatch/sinfo
@@ -191,6 +199,14 @@ def test_a_killed_ray_task_is_retried_and_the_dataset_ends_whole(ray_cluster, re
     assert verify(root)[0] == []
     assert not [x for x in os.listdir(root / "shards") if x.startswith(".")]
     assert_same_dataset(root, reference)
+
+
+def test_ray_resources_no_node_has_are_one_line(tmp_path):
+    out = tmp_path / "gpu"
+    r = run_cli("render", *ARGS, "--out", str(out), "--executor", "ray", "--ray-gpus-per-task", "1",
+                env=_ray_env(tmp_path), timeout=300)
+    assert_one_line_error(r, "--ray-gpus-per-task 1: the Ray cluster has 0 GPU(s)")
+    assert not out.exists()
 
 
 def test_unreachable_ray_is_one_line(tmp_path):

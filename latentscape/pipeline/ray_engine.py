@@ -43,7 +43,10 @@ class RayEngine:
             return
         if self.opts.address and self.opts.address != "auto":
             _require_listening(self.opts.address)
-        kw = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": _env_vars()})
+        import logging
+        logging.getLogger("ray").setLevel(logging.ERROR)  # start-up chatter would bury our one-line messages
+        kw = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.ERROR,
+                  runtime_env={"env_vars": _env_vars()})
         try:
             if self.opts.address:
                 ray.init(address=self.opts.address, **kw)
@@ -53,6 +56,15 @@ class RayEngine:
             where = f"at {self.opts.address!r}" if self.opts.address else "locally"
             first = (str(e).strip().splitlines() or [type(e).__name__])[0]
             raise EngineError(f"could not start or reach Ray {where}: {first}") from None
+        self._check_resources(ray.cluster_resources())
+
+    def _check_resources(self, have: dict):
+        """A task asking for more than any node has would wait forever: refuse it now."""
+        for key, want, flag in (("CPU", self.opts.cpus_per_task, "--ray-cpus-per-task"),
+                                ("GPU", self.opts.gpus_per_task, "--ray-gpus-per-task")):
+            if want and have.get(key, 0) < want:
+                raise EngineError(f"{flag} {want:g}: the Ray cluster has {have.get(key, 0):g} {key}(s) in all, "
+                                  f"so such a task could never start")
 
     def _remote(self, fn, retries: int):
         import ray

@@ -101,13 +101,34 @@ class SlurmEngine:
         import secrets
         token = secrets.token_hex(8)
         ex = self._executor(min(self.opts.time_min, 10))
-        return _SubmititHandle(ex.submit(probe_root, str(self.root), token), token)
+        return _SubmititHandle(_sbatch(lambda: ex.submit(probe_root, str(self.root), token)), token)
 
     def submit(self, job: ClusterJob, count: int) -> list[JobHandle]:
         ex = self._executor(self.opts.time_min)
         ex.update_parameters(slurm_array_parallelism=self.opts.array_parallelism or count)
         task = _array_task(job)
-        return [_SubmititHandle(j) for j in ex.map_array(task, range(count))]
+        return [_SubmititHandle(j) for j in _sbatch(lambda: ex.map_array(task, range(count)))]
+
+
+def _sbatch(submit):
+    """Run a submitit submission with sbatch's stderr captured; its refusal (resources the
+    partition lacks, a bad account) becomes one line."""
+    import os
+    import tempfile
+    with tempfile.TemporaryFile() as err:
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)  # sbatch inherits fd 2: its message must not reach the user raw
+        try:
+            return submit()
+        except Exception as e:  # noqa: BLE001 - submitit wraps sbatch's failure in several types
+            err.seek(0)
+            text = err.read().decode(errors="replace") + "\n" + str(e)
+            lines = [ln.strip() for ln in text.splitlines() if "error" in ln.lower()] or \
+                    [ln.strip() for ln in text.splitlines() if ln.strip()]
+            raise EngineError(f"sbatch refused the job: {lines[0] if lines else type(e).__name__}") from None
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def _array_task(job: ClusterJob):

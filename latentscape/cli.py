@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from latentscape.errors import LatentscapeError
 from latentscape.cli_cluster import executor_options, status
+from latentscape.cli_publish import publish
 from latentscape.specopts import spec_options
 
 
@@ -49,18 +50,33 @@ def info(root, plot, fidelity):
         click.echo(f"saved {k} histogram(s) to {plot}")
 
 
+_DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal"])
+
+
 @cli.command()
 @click.argument("root", type=click.Path())
 @click.option("--fast", is_flag=True, help="Skip sha256 hashing.")
-def verify(root, fast):
+@click.option("--rerender", type=int, default=None, metavar="K",
+              help="Also re-render K random images from the description stored in ROOT: their latents must be "
+                   "identical, their pixels within the determinism tolerance (docs/determinism.md).")
+@click.option("--seed", type=click.IntRange(0), default=None, help="Seed that picks the --rerender images (default 0).")
+@click.option("--device", type=_DEVICES, default=None, help="Device for --rerender (default cpu).")
+def verify(root, fast, rerender, seed, device):
     """Check a dataset is whole; exit 0 only if no problem is found."""
     from latentscape.api import verify as run_verify
+    if rerender is None and (seed is not None or device is not None):
+        raise click.UsageError("--seed and --device choose how --rerender works; add --rerender K")
+    if rerender is not None:  # a bad K is one line before the (long) sha256 pass
+        from latentscape.dataset.manifest import load_manifest
+        from latentscape.pipeline.rerender import check_count
+        check_count(load_manifest(root)["n"], rerender, root)
     report = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
     problems, s = report.problems, report.summary
     for p in problems:
         click.echo(f"PROBLEM {p}")
     if problems:
-        click.echo(f"{len(problems)} problem(s) in {root}", err=True)
+        click.echo(f"{len(problems)} problem(s) in {root}"
+                   + ("; --rerender skipped (fix these first)" if rerender is not None else ""), err=True)
         sys.exit(1)
     if s["empty_images"]:
         e = s["empty_images"]
@@ -68,6 +84,18 @@ def verify(root, fast):
                    f"{', '.join(map(str, e[:5]))}; they are kept, select them out with meta/visible_fraction")
     click.echo(f"ok: {s['images']} images in {s['shards']} shard(s), {s['bytes'] / 1e6:.1f} MB, "
                f"indices 0..{s['n'] - 1} complete{'' if fast else ', sha256 verified'}")
+    if rerender is not None:
+        _verify_rerender(root, rerender, 0 if seed is None else seed, device or "cpu")
+
+
+def _verify_rerender(root, k, seed, device):
+    from latentscape.api import rerender_check
+    report = rerender_check(root, k, seed=seed, device=device, progress=True)
+    for p in report.problems:
+        click.echo(f"PROBLEM {p}")
+    click.echo(report.line(), err=not report.ok)
+    if not report.ok:
+        sys.exit(1)
 
 
 @cli.command("config")
@@ -89,9 +117,6 @@ def config_cmd(spec, dump, resolved):
 def _bar(it=None, **kw):
     kw.setdefault("disable", None)  # off when not a terminal
     return tqdm(it, dynamic_ncols=True, **kw)
-
-
-_DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal"])
 
 
 @cli.command()
@@ -388,6 +413,7 @@ from latentscape.cli_analyze import analyze  # noqa: E402  (a command group in i
 
 cli.add_command(analyze)
 cli.add_command(status)
+cli.add_command(publish)
 
 
 def main(argv=None):

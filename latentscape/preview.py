@@ -20,12 +20,14 @@ _SHOW = {  # what to print for each group, as (latent, format)
 }
 
 
-def contact_sheet(root: str | Path, out: str | Path, cols: int | None = None, cell: int = 160) -> Path:
-    """Write a PNG grid of every image in `root` with the varying latents as captions."""
+def contact_sheet(root: str | Path, out: str | Path, cols: int | None = None, cell: int = 160,
+                  indices: list[int] | None = None) -> Path:
+    """Write a PNG grid of the images of `root` (all, or `indices`) with the varying latents as captions."""
     with DatasetReader(root) as r:
         m = r.manifest
-        lat = r.latents()
-        images = [r.image(i) for i in range(len(r))]
+        keep = list(range(len(r))) if indices is None else [int(i) for i in indices]
+        lat = {k: v[keep] for k, v in r.latents().items()}
+        images = [r.image(i) for i in keep]
     dists = m["resolved"]["distributions"]
     groups = [g for g in _SHOW if g in varying_groups(dists)]
     names = {"name": m["assets"]["categories"],

@@ -23,6 +23,7 @@ from latentscape.dataset.encodings import TargetEncoder, resolve_targets, save_s
 from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
+from latentscape.dataset.remote import fetch_release, is_release_ref
 from latentscape.dataset.splits import create_split, resolve_split, split_path
 from latentscape.errors import FormatError, SplitError, TargetError
 
@@ -85,6 +86,8 @@ class _Base:
 
     def _setup(self, root, targets, split, transform, target_transform, splits, rotation, continuous,
                circular, image, flat_targets, load_latents: bool):
+        if is_release_ref(root):  # "LOCATION/NAME@VERSION": a published release, fetched and checked once
+            root = fetch_release(root)
         self.root = Path(root)
         self.manifest = load_manifest(self.root)
         check_coverage(self.manifest, self.root)  # shards cover 0..n-1 exactly, or refuse

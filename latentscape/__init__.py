@@ -4,14 +4,15 @@
 
 See docs/api.md. `LatentDataset` needs torch (`pip install latentscape[torch]`).
 """
-from latentscape.api import (ClusterOptions, RayOptions, RenderSummary, ResolvedDataset, SlurmOptions, VerifyReport,
-                             render, repair, resolve, sample_latents, status, verify, write_latents)
+from latentscape.api import (ClusterOptions, RayOptions, RenderSummary, RerenderReport, ResolvedDataset, SlurmOptions,
+                             VerifyReport, render, repair, rerender_check, resolve, sample_latents, status, verify,
+                             write_latents)
 from latentscape.config import DatasetSpec
 from latentscape.version import __version__
 
 __all__ = ["ClusterOptions", "DatasetSpec", "LatentDataset", "LatentIterableDataset", "RayOptions", "RenderSummary",
-           "ResolvedDataset", "SlurmOptions", "VerifyReport", "__version__", "render", "repair", "resolve",
-           "sample_latents", "status", "verify", "write_latents"]
+           "RerenderReport", "ResolvedDataset", "SlurmOptions", "VerifyReport", "__version__", "render", "repair",
+           "rerender_check", "resolve", "sample_latents", "status", "verify", "write_latents"]
 
 
 def __getattr__(name):

@@ -30,11 +30,12 @@ from latentscape.pipeline.ray_engine import RayOptions
 from latentscape.pipeline.slurm import SlurmOptions
 from latentscape.pipeline.status import RootStatus, root_status
 from latentscape.pipeline.local import DEFAULT_RECYCLE_SHARDS, RenderSummary, render_resolved, repair_dataset
+from latentscape.pipeline.rerender import RerenderReport
 from latentscape.resolve import ResolvedDataset, resolve
 
-__all__ = ["ClusterOptions", "DatasetSpec", "RayOptions", "RenderSummary", "ResolvedDataset", "SlurmOptions",
-           "VerifyReport", "as_spec", "render", "repair", "resolve", "sample_latents", "status", "verify",
-           "write_latents"]
+__all__ = ["ClusterOptions", "DatasetSpec", "RayOptions", "RenderSummary", "RerenderReport", "ResolvedDataset",
+           "SlurmOptions", "VerifyReport", "as_spec", "render", "repair", "rerender_check", "resolve", "sample_latents",
+           "status", "verify", "write_latents"]
 
 _CHUNK = 1000
 
@@ -121,6 +122,16 @@ def verify(root, *, fast: bool = False, progress=None) -> VerifyReport:
     from latentscape.dataset.verify import verify as run
     problems, summary = run(root, fast=fast, progress=progress)
     return VerifyReport(problems, summary)
+
+
+def rerender_check(root, k: int, *, seed: int = 0, device: str = "cpu", progress: bool = False) -> RerenderReport:
+    """Re-render `k` random images of `root` (chosen by `default_rng(seed)`) from the description
+    stored in its manifest, in one Blender child process on `device`: their stored latents must
+    equal the drawn ones exactly, their pixels the re-rendered ones within the determinism
+    tolerance (docs/determinism.md). Returns a `RerenderReport` (`.ok`, `.problems`, `.checks`,
+    `.worst`, `.line()`); `latentscape verify ROOT --rerender K` runs it after `verify`."""
+    from latentscape.pipeline.rerender import rerender_check as run
+    return run(root, k, seed=seed, device=device, progress=progress)
 
 
 def write_latents(spec, out: str | Path, overwrite: bool = False, progress=None) -> Path:

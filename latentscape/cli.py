@@ -62,8 +62,12 @@ _DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal
 @click.option("--seed", type=click.IntRange(0), default=None, help="Seed that picks the --rerender images (default 0).")
 @click.option("--device", type=_DEVICES, default=None, help="Device for --rerender (default cpu).")
 def verify(root, fast, rerender, seed, device):
-    """Check a dataset is whole; exit 0 only if no problem is found."""
+    """Check a dataset (or a release: a folder with release.json, or LOCATION/NAME@VERSION) is whole;
+    exit 0 only if no problem is found."""
     from latentscape.api import verify as run_verify
+    from latentscape.dataset.remote import fetch_release, is_release_ref
+    if is_release_ref(root):
+        root = str(fetch_release(root, progress=lambda it: _bar(it, desc="fetch", unit="file")))
     if rerender is None and (seed is not None or device is not None):
         raise click.UsageError("--seed and --device choose how --rerender works; add --rerender K")
     if rerender is not None:  # a bad K is one line before the (long) sha256 pass
@@ -72,6 +76,9 @@ def verify(root, fast, rerender, seed, device):
         check_count(load_manifest(root)["n"], rerender, root)
     report = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
     problems, s = report.problems, report.summary
+    if Path(root, "release.json").exists():  # a release: every file and its identity, as release.json records
+        from latentscape.publish.release import check_release_files
+        problems = list(problems) + check_release_files(Path(root))
     for p in problems:
         click.echo(f"PROBLEM {p}")
     if problems:
@@ -83,7 +90,9 @@ def verify(root, fast, rerender, seed, device):
         click.echo(f"note: {len(e)} image(s) show no object pixel (visible_fraction 0), e.g. index "
                    f"{', '.join(map(str, e[:5]))}; they are kept, select them out with meta/visible_fraction")
     click.echo(f"ok: {s['images']} images in {s['shards']} shard(s), {s['bytes'] / 1e6:.1f} MB, "
-               f"indices 0..{s['n'] - 1} complete{'' if fast else ', sha256 verified'}")
+               f"indices 0..{s['n'] - 1} complete{'' if fast else ', sha256 verified'}"
+               + ("; release files and identity as release.json records" if Path(root, "release.json").exists()
+                  else ""))
     if rerender is not None:
         _verify_rerender(root, rerender, 0 if seed is None else seed, device or "cpu")
 

@@ -257,3 +257,17 @@ def test_zenodo_versions_share_a_concept_doi(data, tmp_path):
         assert rec["metadata"]["version"] == "1.1.0" and rec["metadata"]["upload_type"] == "dataset"
     r = _publish(data, "zenodo", "--zenodo-url", base, env={"ZENODO_TOKEN": ""})
     assert_one_line_error(r, "ZENODO_TOKEN")
+
+
+def test_verify_checks_a_release_and_rerenders_from_it(data, tmp_path):
+    dest = tmp_path / "pub"
+    assert _publish(data, dest).returncode == 0
+    rel = dest / "tiny" / "1.0.0"
+    r = run_cli("verify", str(rel))
+    assert r.returncode == 0 and "release files and identity as release.json records" in r.stdout, r.stderr
+    r = run_cli("verify", f"{dest}/tiny@1.0.0", "--rerender", "2", env={"LATENTSCAPE_CACHE": str(tmp_path / "c")},
+                timeout=300)
+    assert r.returncode == 0 and "rerender: 2 images re-rendered" in r.stdout + r.stderr, r.stdout + r.stderr
+    (rel / "images" / "latents.png").write_bytes(b"not the figure")
+    r = run_cli("verify", str(rel))
+    assert r.returncode == 1 and "PROBLEM images/latents.png: sha256 differs from release.json" in r.stdout

@@ -69,6 +69,20 @@ class DatasetReader:
             raise FormatError(f"{f.filename}: has no {name} dataset")
         return f[name][row]
 
+    def row(self, index: int) -> dict[str, np.ndarray]:
+        """Latents and per-image metadata (`meta/NAME`) of one image, named as `latents()` names them."""
+        k, row = self.locate(index)
+        f = self._file(k)
+        out = {name: read_rows(f, f"latents/{name}", self.shards[k]["count"])[row] for name in _names(f, "latents")}
+        if "meta" in f:
+            out.update({f"meta/{name}": read_rows(f, f"meta/{name}", self.shards[k]["count"])[row]
+                        for name in _names(f, "meta")})
+        return out
+
+    def shard_attr(self, index: int, name: str):
+        """An attribute (e.g. `device`) of the shard holding image `index`; None if it has none."""
+        return self._file(self.locate(index)[0]).attrs.get(name)
+
     def latents(self, names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Every latent (or those named) concatenated over shards in index order, plus `index`."""
         out: dict[str, list] = {}

@@ -96,7 +96,7 @@ def build_release(root: Path, info: ReleaseInfo, work: Path, date: str | None = 
 
 def _figures(root: Path, work: Path, n: int):
     from latentscape.dataset.info import plot_histograms
-    from latentscape.preview import contact_sheet
+    from latentscape.dataset.sheet import contact_sheet
     k = min(16, n)
     idx = np.unique(np.linspace(0, n - 1, k).round().astype(int)).tolist()
     contact_sheet(root, work / SAMPLES_PNG, cols=4, cell=128, indices=idx)

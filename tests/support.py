@@ -77,3 +77,11 @@ def assert_one_line_error(r, *needles):
     for s in needles:
         assert s in lines[0], lines[0]
     return lines[0]
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

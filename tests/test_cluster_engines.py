@@ -6,13 +6,12 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
-from support import assert_one_line_error, assert_same_dataset, popen_cli, run_cli
+from support import assert_one_line_error, free_port, assert_same_dataset, popen_cli, run_cli
 
 from latentscape.dataset.verify import verify
 from latentscape.pipeline.jobs import submissions
@@ -164,18 +163,12 @@ def test_local_ray_renders_the_same_dataset_as_a_local_run(reference, tmp_path):
     assert_same_dataset(root, reference)
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ray_cluster(tmp_path):
     """`ray start --head` on loopback with 2 CPUs; stopped (by its own CLI) afterwards."""
     ray = shutil.which("ray", path=os.path.dirname(sys.executable))
     assert ray, "the ray CLI is installed with the cluster extra"
-    port = _free_port()
+    port = free_port()
     temp = f"/tmp/lsray{os.getpid()}"  # Ray's socket paths must stay short
     env = {**os.environ, **_ray_env(tmp_path), **LEASE}
     subprocess.run([ray, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1", "--num-cpus=2",
@@ -211,7 +204,7 @@ def test_ray_resources_no_node_has_are_one_line(tmp_path):
 
 def test_unreachable_ray_is_one_line(tmp_path):
     out = tmp_path / "never"
-    r = run_cli("render", *ARGS, "--out", str(out), "--executor", "ray", "--ray-address", f"127.0.0.1:{_free_port()}",
+    r = run_cli("render", *ARGS, "--out", str(out), "--executor", "ray", "--ray-address", f"127.0.0.1:{free_port()}",
                 env=_ray_env(tmp_path), timeout=300)
     assert_one_line_error(r, "could not start or reach Ray at")
     assert not out.exists()

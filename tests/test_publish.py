@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from support import assert_one_line_error, run_cli
+from support import assert_one_line_error, free_port, run_cli
 
 from latentscape.dataset.reader import DatasetReader
 
@@ -147,15 +147,9 @@ def test_a_damaged_release_is_refused_on_fetch_and_nothing_is_cached(data, tmp_p
 
 # ---- S3: moto's standalone server on loopback ------------------------------------------------------
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3(tmp_path_factory):
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("moto_server", path=os.path.dirname(sys.executable))
     assert exe, "moto[server] is installed with the test extra"
     p = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL,
@@ -223,7 +217,7 @@ def test_s3_release_round_trip_and_an_interrupted_upload_resumes(data, tmp_path,
 
 
 def test_an_unreachable_destination_is_one_line(data, tmp_path):
-    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}", "AWS_ACCESS_KEY_ID": "x",
+    env = {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{free_port()}", "AWS_ACCESS_KEY_ID": "x",
            "AWS_SECRET_ACCESS_KEY": "x", "AWS_MAX_ATTEMPTS": "1", "AWS_DEFAULT_REGION": "us-east-1"}
     r = _publish(data, "s3://nowhere/releases", env=env)
     assert_one_line_error(r, "cannot write to s3://nowhere/releases")

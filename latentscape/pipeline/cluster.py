@@ -7,6 +7,7 @@ it (`jobs.run_job`). Everything a user needs to follow a run lives in the root
 from __future__ import annotations
 
 import signal
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -146,7 +147,8 @@ def _follow(handles: list[JobHandle], root: Path, summary: ClusterSummary, progr
     """Wait for the jobs with a progress bar of images present; Ctrl-C cancels them."""
     from tqdm import tqdm
     stop: list[str] = []
-    old = signal.signal(signal.SIGINT, lambda s, f: stop.append("SIGINT"))
+    main = threading.current_thread() is threading.main_thread()  # signals can only be caught there
+    old = signal.signal(signal.SIGINT, lambda s, f: stop.append("SIGINT")) if main else None
     bar = tqdm(total=summary.n, initial=summary.present, unit="img", desc=f"render ({summary.executor})",
                dynamic_ncols=True, disable=not progress)
     try:
@@ -157,7 +159,8 @@ def _follow(handles: list[JobHandle], root: Path, summary: ClusterSummary, progr
             summary.present = present
     finally:
         bar.close()
-        signal.signal(signal.SIGINT, old)
+        if main:
+            signal.signal(signal.SIGINT, old)
     if stop:
         for h in handles:
             h.cancel()

@@ -239,7 +239,9 @@ def _load_or_none(root):
 
 def _remove_dataset(root: Path):
     (root / MANIFEST).unlink(missing_ok=True)
-    shutil.rmtree(root / SHARD_DIR, ignore_errors=True)
+    # failure records and job logs describe the dataset being replaced
+    for d in (SHARD_DIR, "failures", "jobs"):
+        shutil.rmtree(root / d, ignore_errors=True)
 
 
 def _adopt_orphans(root: Path, manifest: dict, spec_hash: str):

@@ -82,7 +82,7 @@ class SlurmEngine:
             raise EngineError(f"Slurm partition {self.opts.partition!r} does not exist; partitions: "
                               f"{', '.join(have) or 'none'}")
         try:
-            import submitit  # noqa: F401
+            import submitit  # noqa: F401  (installed?)
         except ImportError:
             raise EngineError("--executor slurm needs submitit: pip install 'latentscape[cluster]'") from None
 

@@ -27,7 +27,7 @@ def _dist(d: dict) -> str:
         return f"N({d.get('mean', 0):.4g}, {d.get('std', 1):.4g})"
     if k == "choice":
         v = d.get("values", [])
-        return f"one of {len(v)}" + (f" (weights given)" if d.get("weights") else "")
+        return f"one of {len(v)}" + (" (weights given)" if d.get("weights") else "")
     if k == "fixed":
         return f"fixed at {d.get('value')}"
     return str(k)

@@ -158,3 +158,23 @@ def test_probe_passes_on_a_shared_root_and_names_a_root_the_nodes_cannot_see(tmp
     assert list((root / "jobs").iterdir()) == []  # probe files removed
     with pytest.raises(EngineError, match="cannot see .*share.*--no-probe"):
         _probe(_Engine(elsewhere), root, timeout_s=5)
+
+
+@pytest.mark.blender
+def test_a_worker_that_crashes_mid_shard_is_replaced_and_the_shard_retried(reference, tmp_path):
+    root = tmp_path / "crash"
+    marker = tmp_path / "crashed-once"
+    r = run_cli("render", *ARGS, "--out", str(root), env={"LATENTSCAPE_TEST_CRASH_IMAGE": f"4:{marker}"})
+    assert r.returncode == 0, r.stderr
+    assert marker.exists()
+    assert sorted(os.listdir(root)) == ["dataset.json", "shards"]
+    assert_same_dataset(root, reference)
+
+
+@pytest.mark.blender
+def test_a_shard_that_crashes_its_worker_every_time_is_reported(tmp_path):
+    root = tmp_path / "crashes"
+    r = run_cli("render", *ARGS, "--out", str(root), "--max-attempts", "2",
+                env={"LATENTSCAPE_TEST_CRASH_IMAGE": "4"})
+    assert_one_line_error(r, "1 shard(s) failed 2 time(s)", "shard 1: the worker process died")
+    assert root_status(root).done_shards == N // SHARD - 1

@@ -266,6 +266,7 @@ class _Run:
         self.opts = opts
         self.gave_up: dict[int, str] = {}   # shard id -> last cause, after max_attempts failures
         self.cfgs = {wid: worker_config(resolved, root, p, opts.recycle_shards) for wid, p in enumerate(plan)}
+        self.current: dict[int, int] = {}   # worker id -> the shard it is rendering
         self.procs = {wid: self._process(wid) for wid in self.cfgs}
         self.progress = progress
         self.signalled: str | None = None
@@ -309,6 +310,8 @@ class _Run:
         """A worker stopped: replace it if it was recycled or failed a shard and work is left."""
         if reason in ("recycle", "failed") and not self.stop.is_set() and not self.sentinels_sent:
             self.procs[wid].join(STOP_GRACE_S)
+            if self.procs[wid].is_alive():
+                self.procs[wid].kill()
             self.procs[wid] = self._process(wid)
             self._start_workers([self.procs[wid]])
         else:
@@ -348,12 +351,15 @@ class _Run:
             except queue.Empty:
                 dead = self._dead(exited)
                 if dead and error is None:
-                    error = dead
-                    self.stop.set()
-                    break
+                    error = self._safe(lambda: self._on_crash(*dead)) or self._crash_error(*dead)
+                    if error:
+                        self.stop.set()
+                        break
                 continue
             kind, wid = msg[0], msg[1]
-            if kind == "ready":
+            if kind == "started":
+                self.current[wid] = msg[2]
+            elif kind == "ready":
                 if not self.summary.devices:
                     self.summary.startup_seconds = time.monotonic() - self.t0
                 self.summary.devices.add(msg[2])
@@ -361,9 +367,11 @@ class _Run:
                 self.bar.update(msg[2])
                 self.summary.rendered += msg[2]
             elif kind == "done":
+                self.current.pop(wid, None)
                 err = self._safe(lambda: self._commit(msg[2], msg[3]))
                 error = error or err
             elif kind == "failed":
+                self.current.pop(wid, None)
                 error = error or self._safe(lambda: self._on_failed(msg[2], msg[3]))
             elif kind == "error" and error is None:
                 error = msg[2]
@@ -481,11 +489,27 @@ class _Run:
         done = sum(s["count"] for s in self.manifest["shards"])
         return f"{len(self.manifest['shards'])} whole shard(s) with {done} images kept in {self.root}"
 
-    def _dead(self, exited) -> str | None:
+    def _dead(self, exited) -> tuple[int, int] | None:
+        """(worker id, exit code) of a worker that died without saying so."""
         for wid, p in self.procs.items():
             if wid not in exited and p.exitcode is not None:
-                return f"worker {wid} died unexpectedly (exit code {p.exitcode})"
+                return wid, p.exitcode
         return None
+
+    def _on_crash(self, wid: int, code: int):
+        """A worker died inside a shard (a Blender crash, the OOM killer): count it as a failed
+        attempt of that shard and start a fresh worker; the other queued shards stay queued."""
+        shard = self.current.pop(wid, None)
+        if shard is None or shard not in self.held:
+            return
+        self._on_failed(shard, f"shard {shard}: the worker process died (exit code {code}) while rendering it")
+        self.procs[wid] = self._process(wid)
+        self._start_workers([self.procs[wid]])
+
+    def _crash_error(self, wid: int, code: int) -> str | None:
+        if self.procs[wid].exitcode is None:  # replaced by _on_crash: the run goes on
+            return None
+        return f"worker {wid} died unexpectedly (exit code {code})"
 
     def _shutdown(self):
         self.stop.set()

@@ -2,6 +2,7 @@
 
 Messages to the parent (tuples on `results`):
   ("ready", wid, device_used)          stage built
+  ("started", wid, shard_id)           the worker took a shard (the parent knows what a crash interrupts)
   ("progress", wid, n_images)          images finished since the last message
   ("done", wid, shard_id, record)      shard written to its temporary name; `record` is its manifest
                                        entry (the parent moves it into place under the manifest lock)
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import errno
 import os
+import queue
 import signal
 import sys
 import time
@@ -29,6 +31,7 @@ from latentscape.renderer.child import clean_sys_path
 from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
 
 PROGRESS_EVERY_S = 0.25
+IDLE_POLL_S = 0.5
 
 
 class Stopped(Exception):
@@ -81,10 +84,16 @@ def _serve(wid, cfg, stage, device_used, tasks, results, stop_event, parent) -> 
     while not stop_event.is_set():
         if cfg.recycle_shards and shards >= cfg.recycle_shards:
             return "recycle"
-        item = tasks.get()
+        try:  # never block for good: the parent may stop (or die) while this worker is idle
+            item = tasks.get(timeout=IDLE_POLL_S)
+        except queue.Empty:
+            if should_stop():
+                break
+            continue
         if item is None:
             break
         task, tmp, lat = item
+        results.put(("started", wid, task.shard_id))
         try:
             record = _render_shard(stage, cfg, task, Path(tmp), lat, device_used, results, wid, should_stop)
         except Stopped:
@@ -182,7 +191,8 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
     clipped = np.full(task.count, np.nan, dtype=np.float32)
     contrast = np.full(task.count, np.nan, dtype=np.float32)
     order = render_order(lat)
-    fail_at = _injected_failure(task)
+    fail_at = _injected_failure(task, FAIL_ENV)
+    crash_at = _injected_failure(task, CRASH_ENV)
     for pos, row in enumerate(order):
         if should_stop():  # asked to stop, or the parent died
             raise Stopped()
@@ -190,6 +200,8 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
         try:
             if task.start + row == fail_at:
                 raise RuntimeError(f"failure injected by {FAIL_ENV}")
+            if task.start + row == crash_at:
+                os.kill(os.getpid(), signal.SIGKILL)  # a Blender crash or the OOM killer, as the parent sees it
             rgb, mask = stage.render(state)
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
@@ -204,13 +216,14 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
     return visible, clipped, contrast
 
 
-FAIL_ENV = "LATENTSCAPE_TEST_FAIL_IMAGE"
+FAIL_ENV = "LATENTSCAPE_TEST_FAIL_IMAGE"     # raise at that image
+CRASH_ENV = "LATENTSCAPE_TEST_CRASH_IMAGE"   # SIGKILL the worker at that image
 
 
-def _injected_failure(task) -> int | None:
+def _injected_failure(task, env: str) -> int | None:
     """For the retry tests: `IMAGE` fails that image every time; `IMAGE:FILE` fails it once
     (only while FILE does not exist; the failure creates FILE)."""
-    raw = os.environ.get(FAIL_ENV)
+    raw = os.environ.get(env)
     if not raw:
         return None
     image, _, marker = raw.partition(":")

@@ -81,25 +81,31 @@ def test_slurm_jobs_render_the_same_dataset_as_a_local_run(slurm, reference, tmp
     assert (st.done_shards, st.running, st.failed, st.missing_shards) == (N // SHARD, [], [], 0)
 
 
-def test_a_cancelled_slurm_job_is_finished_by_a_resubmission(slurm, reference, tmp_path):
+def test_a_killed_slurm_job_is_finished_by_a_resubmission(slurm, tmp_path):
+    big = [*ARGS[:1], "48", *ARGS[2:]]  # 16 shards: the job is still busy when it is killed
+    ref = tmp_path / "ref48"
+    assert run_cli("render", *big, "--out", str(ref)).returncode == 0
     root = tmp_path / "scancel"
-    r = run_cli("render", *ARGS, "--out", str(root), "--executor", "slurm", "--jobs", "1", "--detach",
+    r = run_cli("render", *big, "--out", str(root), "--executor", "slurm", "--jobs", "1", "--detach",
                 "--no-probe", "--time", "10", env=LEASE, timeout=120)
     assert r.returncode == 0 and "submitted 1 slurm job(s)" in r.stdout, r.stderr
     job = submissions(root)[0]["jobs"][0]
-    _wait_for_claim(root)  # the job is inside a shard
+    holder = _wait_for_claim(root)  # the job is inside a shard
+    # killed outright (a node failure, the OOM killer): no grace, no clean stop. (A plain scancel
+    # sends SIGTERM, which a submitit job leaves to submitit, and SIGKILL only KillWait later.)
+    os.kill(holder["pid"], signal.SIGKILL)
     subprocess.run(["scancel", str(job).split("_")[0]], check=True)
     t0 = time.monotonic()
     while _squeue([job]):
         assert time.monotonic() - t0 < 60, _squeue([job])
         time.sleep(0.5)
-    assert len(json.loads((root / "dataset.json").read_text())["shards"]) < N // SHARD
-    r = run_cli("render", *ARGS, "--out", str(root), "--executor", "slurm", "--jobs", "2", "--time", "10",
+    assert len(json.loads((root / "dataset.json").read_text())["shards"]) < 16
+    r = run_cli("render", *big, "--out", str(root), "--executor", "slurm", "--jobs", "2", "--time", "10",
                 env=LEASE, timeout=600)
     assert r.returncode == 0, r.stderr
     assert verify(root)[0] == []
     assert not [x for x in os.listdir(root / "shards") if x.startswith(".")]
-    assert_same_dataset(root, reference)
+    assert_same_dataset(root, ref)
 
 
 def test_a_requeued_slurm_job_continues_by_itself(slurm, reference, tmp_path):

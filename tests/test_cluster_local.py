@@ -136,7 +136,7 @@ class _Handle:
         return True
 
     def result(self):
-        return probe_root(str(self.seen_root), self.token)
+        return probe_root(str(self.seen_root), self.token, wait_s=1.0)
 
     def cancel(self):
         pass
@@ -146,8 +146,8 @@ class _Engine:
     def __init__(self, seen_root):
         self.seen_root = seen_root
 
-    def probe(self):
-        return _Handle(self.seen_root, "abc123")
+    def probe(self, token):
+        return _Handle(self.seen_root, token)
 
 
 def test_probe_passes_on_a_shared_root_and_names_a_root_the_nodes_cannot_see(tmp_path):

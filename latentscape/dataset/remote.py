@@ -12,7 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
 from pathlib import Path
 
 from latentscape.errors import DatasetNotFoundError, FormatError
@@ -34,12 +36,17 @@ def cache_dir() -> Path:
     return Path(base) / "latentscape"
 
 
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
+
+
 def split_ref(ref: str) -> tuple[str, str, str]:
     """'LOCATION/NAME@VERSION' -> (LOCATION, NAME, VERSION)."""
     head, _, version = ref.rpartition("@")
     location, _, name = head.rstrip("/").rpartition("/")
-    if not name or not version:
-        raise FormatError(f"{ref!r}: a release is named LOCATION/NAME@VERSION (e.g. s3://bucket/releases/tdwlike@1.2.0)")
+    if not _NAME.match(name) or not _VERSION.match(version):
+        raise FormatError(f"{ref!r}: a release is named LOCATION/NAME@VERSION with a lower-case NAME and a "
+                          f"semantic VERSION (e.g. s3://bucket/releases/tdwlike@1.2.0)")
     return location or ".", name, version
 
 
@@ -47,26 +54,34 @@ def fetch_release(ref: str, progress=None) -> Path:
     """The local, verified copy of release `ref` (fetched on first use)."""
     location, name, version = split_ref(ref)
     url = f"{location.rstrip('/')}/{name}/{version}"
-    key = hashlib.sha256(url.encode()).hexdigest()[:16]
+    fs, base = _storage(url)
+    # keyed by the absolute location, so that a relative LOCATION means one thing
+    key = hashlib.sha256(fs.unstrip_protocol(base).encode()).hexdigest()[:16]
     dest = cache_dir() / "releases" / key / name / version
     if (dest / RELEASE).is_file():
         return dest
-    import fsspec
-    fs, base = fsspec.core.url_to_fs(url)
-    base = base.rstrip("/")
     try:
         with fs.open(f"{base}/{RELEASE}", "rb") as fh:
             record = json.loads(fh.read())
     except FileNotFoundError:
         raise DatasetNotFoundError(f"release not found: {url} has no {RELEASE} (not published, or unfinished)") from None
+    except ValueError:
+        raise FormatError(f"{url}/{RELEASE} is not valid JSON") from None
+    except Exception as e:  # noqa: BLE001 - botocore, aiohttp & co. raise their own types
+        raise DatasetNotFoundError(f"cannot read {url}: {type(e).__name__}: {_first_line(e)}") from None
     files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, dict):
+    if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise FormatError(f"{url}/{RELEASE} is not a latentscape release record")
-    part = dest.parent / f".{version}.partial-{os.getpid()}"
+    part = dest.parent / f".{version}.partial-{socket.gethostname()}-{os.getpid()}"
     shutil.rmtree(part, ignore_errors=True)
     try:
         for rel, want in (progress(sorted(files.items())) if progress else sorted(files.items())):
-            _fetch_one(fs, f"{base}/{rel}", part, rel, want, url)
+            try:
+                _fetch_one(fs, f"{base}/{rel}", part, rel, want, url)
+            except (FormatError, DatasetNotFoundError):
+                raise
+            except Exception as e:  # noqa: BLE001 - the store failed mid-fetch: nothing is cached
+                raise DatasetNotFoundError(f"cannot read {url}/{rel}: {type(e).__name__}: {_first_line(e)}") from None
         (part / RELEASE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -77,6 +92,19 @@ def fetch_release(ref: str, progress=None) -> Path:
     finally:
         shutil.rmtree(part, ignore_errors=True)
     return dest
+
+
+def _storage(url: str):
+    import fsspec
+    try:
+        fs, base = fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as e:
+        raise DatasetNotFoundError(f"cannot read {url}: {_first_line(e)}") from None
+    return fs, base.rstrip("/")
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _fetch_one(fs, src: str, part: Path, rel: str, want: dict, url: str):

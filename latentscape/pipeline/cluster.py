@@ -121,11 +121,13 @@ def render_on_cluster(resolved: ResolvedDataset, root: str | Path, opts: Cluster
 
 def _probe(engine, root: Path, timeout_s: float):
     """One small job must see a file the driver wrote in the root, and write one back."""
-    handle = engine.probe()
-    mine, theirs = probe_files(root, handle.token)
+    import secrets
+    token = secrets.token_hex(8)
+    mine, theirs = probe_files(root, token)
     mine.parent.mkdir(exist_ok=True)
-    mine.write_text("latentscape probe")
+    mine.write_text("latentscape probe")  # before the job starts: it must find it
     try:
+        handle = engine.probe(token)
         deadline = time.monotonic() + timeout_s
         while not handle.done():
             if time.monotonic() > deadline:

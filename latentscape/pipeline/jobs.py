@@ -50,7 +50,10 @@ def run_job(job: ClusterJob) -> dict:
         resolved = ResolvedDataset.from_dict(job.resolved)
         s = render_resolved(resolved, job.root, device=job.device, workers=job.workers,
                             workers_per_device=job.workers_per_device, progress=False,
-                            recycle_shards=job.recycle_shards, max_attempts=job.max_attempts, run_id=job.run_id)
+                            recycle_shards=job.recycle_shards, max_attempts=job.max_attempts, run_id=job.run_id,
+                            # in a Slurm job, SIGTERM (preemption) is submitit's: it requeues the job,
+                            # which then continues from the root
+                            catch_sigterm="SLURM_JOB_ID" not in os.environ)
         out.update(rendered=s.rendered, present=s.present, n=s.n, devices=sorted(s.devices))
     except LatentscapeError as e:
         out["error"] = str(e)
@@ -58,10 +61,13 @@ def run_job(job: ClusterJob) -> dict:
     return out
 
 
-def probe_root(root: str, token: str) -> dict:
-    """Run on a node: can this job see the driver's probe file in `root` and write there?"""
+def probe_root(root: str, token: str, wait_s: float = 10.0) -> dict:
+    """Run on a node: can this job see the driver's probe file in `root` and write there?
+    (Polled for `wait_s`: a network file system may cache "no such file" for a few seconds.)"""
     jobs = Path(root) / JOBS
-    seen = (jobs / f"probe-{token}").is_file()
+    deadline = time.monotonic() + wait_s
+    while not (seen := (jobs / f"probe-{token}").is_file()) and time.monotonic() < deadline:
+        time.sleep(0.5)
     wrote = False
     if seen:
         try:
@@ -92,7 +98,9 @@ def submissions(root: Path) -> list[dict]:
     out = []
     for line in p.read_text().splitlines() if p.is_file() else ():
         try:
-            out.append(json.loads(line))
+            entry = json.loads(line)
         except ValueError:
             continue
+        if isinstance(entry, dict):
+            out.append(entry)
     return out

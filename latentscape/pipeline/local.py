@@ -101,10 +101,26 @@ def available_cpus() -> int:
     slurm = os.environ.get("SLURM_CPUS_PER_TASK", "")
     if slurm.isdigit() and int(slurm) > 0:
         return int(slurm)
+    ray_cpus = _ray_assigned_cpus()
+    if ray_cpus:
+        return ray_cpus
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):
         return os.cpu_count() or 1
+
+
+def _ray_assigned_cpus() -> int | None:
+    """The CPUs Ray gave the task running this (None outside a Ray task)."""
+    import sys
+    ray = sys.modules.get("ray")
+    if ray is None or not ray.is_initialized():
+        return None
+    try:
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # noqa: BLE001 - the driver, not a task: nothing assigned
+        return None
+    return max(1, int(cpus)) if cpus else None
 
 
 def worker_config(resolved: ResolvedDataset, root: Path, device: dict,
@@ -134,13 +150,14 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
                     workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
                     available: dict | None = None, dropped: list | None = None, *,
                     recycle_shards: int = DEFAULT_RECYCLE_SHARDS, max_attempts: int = failures.DEFAULT_MAX_ATTEMPTS,
-                    run_id: str | None = None) -> RenderSummary:
+                    run_id: str | None = None, catch_sigterm: bool = True) -> RenderSummary:
     """`render_dataset` for a dataset already resolved (repairs, cluster jobs).
 
     A shard that fails is tried again (by a fresh worker) up to `max_attempts` times in
     this run (`run_id`: the jobs of one cluster submission share one); its failures are
     recorded in the root. The other shards are rendered regardless, then `ShardsFailed`
     names the ones given up. Workers are replaced every `recycle_shards` shards (0: never).
+    `catch_sigterm=False` leaves SIGTERM to the caller (a submitit job: Slurm's preemption).
     """
     if getattr(mp.current_process(), "_inheriting", False):
         # a spawned worker is importing the caller's script, which renders at import time
@@ -163,7 +180,7 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
         return summary
     plan = plan[:-(-(spec.n - summary.present) // spec.shard_size)]
     summary.workers = len(plan)
-    opts = _RunOptions(recycle_shards, max_attempts, run_id or uuid.uuid4().hex)
+    opts = _RunOptions(recycle_shards, max_attempts, run_id or uuid.uuid4().hex, catch_sigterm)
     return _Run(resolved, root, manifest, plan, progress, summary, opts).go()
 
 
@@ -237,6 +254,7 @@ class _RunOptions:
     recycle_shards: int
     max_attempts: int
     run_id: str
+    catch_sigterm: bool = True
 
 
 @dataclass
@@ -281,7 +299,8 @@ class _Run:
         from tqdm import tqdm
         # signal handlers can only be set from the main thread (a Ray task may run elsewhere)
         main = threading.current_thread() is threading.main_thread()
-        old = {s: signal.signal(s, self._on_signal) for s in _STOP_SIGNALS} if main else {}
+        sigs = _STOP_SIGNALS if self.opts.catch_sigterm else (signal.SIGINT,)
+        old = {s: signal.signal(s, self._on_signal) for s in sigs} if main else {}
         t0 = self.t0 = time.monotonic()
         self.bar = tqdm(total=self.total, unit="img", desc="render", dynamic_ncols=True, disable=not self.progress,
                         smoothing=0.1)

@@ -72,10 +72,8 @@ class RayEngine:
         return ray.remote(fn).options(num_cpus=o.cpus_per_task, num_gpus=o.gpus_per_task, max_retries=retries,
                                       retry_exceptions=False)
 
-    def probe(self) -> JobHandle:
-        import secrets
-        token = secrets.token_hex(8)
-        return _RayHandle(self._remote(probe_root, 0).remote(str(self.root), token), token)
+    def probe(self, token: str) -> JobHandle:
+        return _RayHandle(self._remote(probe_root, 0).remote(str(self.root), token))
 
     def submit(self, job: ClusterJob, count: int) -> list[JobHandle]:
         f = self._remote(run_job, self.opts.max_retries)
@@ -96,8 +94,8 @@ def _require_listening(address: str, timeout_s: float = 5.0):
 
 
 class _RayHandle(JobHandle):
-    def __init__(self, ref, token: str | None = None):
-        self.ref, self.token = ref, token
+    def __init__(self, ref):
+        self.ref = ref
 
     @property
     def id(self) -> str:

@@ -97,11 +97,9 @@ class SlurmEngine:
                              **{k: v for k, v in params.items() if v is not None})
         return ex
 
-    def probe(self) -> JobHandle:
-        import secrets
-        token = secrets.token_hex(8)
+    def probe(self, token: str) -> JobHandle:
         ex = self._executor(min(self.opts.time_min, 10))
-        return _SubmititHandle(_sbatch(lambda: ex.submit(probe_root, str(self.root), token)), token)
+        return _SubmititHandle(_sbatch(lambda: ex.submit(probe_root, str(self.root), token)))
 
     def submit(self, job: ClusterJob, count: int) -> list[JobHandle]:
         ex = self._executor(self.opts.time_min)
@@ -146,16 +144,46 @@ def _array_task(job: ClusterJob):
     return RenderTask(job)
 
 
+GONE_S = 30.0  # a job out of the queue this long without a result has ended (killed, node lost)
+_QUEUE: dict = {"t": -1e9, "ids": set()}
+
+
+def _queued_ids() -> set[str]:
+    """Job ids squeue lists (array tasks expanded), refreshed at most every 5 s."""
+    import time
+    if time.monotonic() - _QUEUE["t"] > 5.0:
+        try:
+            r = subprocess.run(["squeue", "-h", "-r", "-o", "%i"], capture_output=True, text=True, timeout=30)
+            ids = set(r.stdout.split()) if r.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            ids = None
+        if ids is None:  # squeue did not answer: assume everything is still queued
+            return {"*"}
+        _QUEUE.update(t=time.monotonic(), ids=ids)
+    return _QUEUE["ids"]
+
+
 class _SubmititHandle(JobHandle):
-    def __init__(self, job, token: str | None = None):
-        self.job, self.token = job, token
+    def __init__(self, job):
+        self.job = job
+        self._gone_since: float | None = None
 
     @property
     def id(self) -> str:
         return str(self.job.job_id)
 
     def done(self) -> bool:
-        return self.job.done()
+        """Finished, or out of the queue for GONE_S without a result. (submitit asks sacct; a
+        cluster without accounting keeps a killed job "UNKNOWN", i.e. unfinished, forever.)"""
+        import time
+        if self.job.done():
+            return True
+        queued = _queued_ids()
+        if "*" in queued or self.id in queued or self.id.split("_")[0] in queued:
+            self._gone_since = None
+            return False
+        self._gone_since = self._gone_since or time.monotonic()
+        return time.monotonic() - self._gone_since > GONE_S
 
     def result(self):
         try:

@@ -83,7 +83,10 @@ def root_status(root: str | Path, query_queue: bool = True) -> RootStatus:
     for sid, body in _claims(root):
         if sid in done:
             continue
-        left = float(body.get("expires", 0)) - now
+        try:
+            left = float(body.get("expires", 0)) - now
+        except (TypeError, ValueError):
+            left = -1.0  # unreadable expiry: treat as expired
         if left > 0:
             st.running.append((sid, body.get("host", "?"), body.get("pid", "?"), left))
         else:

@@ -55,7 +55,7 @@ def publish_release(root: str | Path, info: ReleaseInfo, dest: str, progress: bo
     existing = _guard(lambda: _read_json(fs, f"{final}/{RELEASE}"), dest)
     require_publishable(root)
     with tempfile.TemporaryDirectory(prefix="latentscape-release-") as work:
-        plan = build_release(root, info, Path(work), existing["date"] if existing else None)
+        plan = build_release(root, info, Path(work), existing.get("date") if existing else None)
         if existing:
             diff = _difference(existing, plan.record)
             if diff:
@@ -93,6 +93,17 @@ def _read_json(fs, path: str) -> dict | None:
     return rec
 
 
+def _drop_strays(staging: Path, keep: set):
+    """Delete what a local staging folder holds besides the release's files (the sidecar,
+    partial or stale files of earlier runs) before it is renamed into place."""
+    for p in sorted(staging.rglob("*"), reverse=True):
+        rel = p.relative_to(staging).as_posix()
+        if p.is_file() and rel not in keep:
+            p.unlink()
+        elif p.is_dir() and not any(p.iterdir()):
+            p.rmdir()
+
+
 def _difference(old: dict, new: dict) -> str | None:
     for key in ("identity", "license", "creators", "title"):
         if old.get(key) != new.get(key):
@@ -106,10 +117,23 @@ def _difference(old: dict, new: dict) -> str | None:
     return None
 
 
+STAGED = ".staged.json"   # in the staging prefix: release path -> sha256 of what was staged there
+
+
 def _upload(fs, plan: ReleasePlan, staging: str, progress: bool):
+    """Stage every file; a file staged by an earlier (interrupted) run is kept only if it is
+    the same content (its recorded sha256 and its size match), else it is replaced."""
     from tqdm import tqdm
-    todo = [(rel, src) for rel, src in sorted(plan.files.items())
-            if not _same_size(fs, f"{staging}/{rel}", src)]
+    want = {rel: h["sha256"] for rel, h in plan.record["files"].items()}
+    staged = _read_staged(fs, staging)
+    todo = []
+    for rel, src in sorted(plan.files.items()):
+        if staged.get(rel) == want[rel] and _same_size(fs, f"{staging}/{rel}", src):
+            continue
+        if fs.exists(f"{staging}/{rel}"):
+            fs.rm(f"{staging}/{rel}")  # stale: gone before the record can claim otherwise
+        staged.pop(rel, None)
+        todo.append((rel, src))
     total = sum(src.stat().st_size for _, src in todo)
     with tqdm(total=total, unit="B", unit_scale=True, desc="upload", disable=not progress,
               dynamic_ncols=True) as bar:
@@ -118,7 +142,24 @@ def _upload(fs, plan: ReleasePlan, staging: str, progress: bool):
             tmp = f"{staging}/{rel}.partial"
             fs.put_file(str(src), tmp)
             fs.mv(tmp, f"{staging}/{rel}")   # a file under its own name is whole
+            staged[rel] = want[rel]
+            _write_staged(fs, staging, staged)
             bar.update(src.stat().st_size)
+
+
+def _read_staged(fs, staging: str) -> dict:
+    try:
+        with fs.open(f"{staging}/{STAGED}", "rb") as fh:
+            d = json.loads(fh.read())
+        return d if isinstance(d, dict) else {}
+    except (FileNotFoundError, ValueError):
+        return {}
+
+
+def _write_staged(fs, staging: str, staged: dict):
+    fs.makedirs(staging, exist_ok=True)
+    with fs.open(f"{staging}/{STAGED}", "wb") as fh:
+        fh.write(json.dumps(staged).encode())
 
 
 def _same_size(fs, path: str, src: Path) -> bool:
@@ -133,6 +174,7 @@ def _finalise(fs, plan: ReleasePlan, staging: str, final: str):
     from fsspec.implementations.local import LocalFileSystem
     body = plan.release_json()
     if isinstance(fs, LocalFileSystem) and not fs.exists(final):
+        _drop_strays(Path(staging), set(plan.files))
         with open(f"{staging}/{RELEASE}", "wb") as fh:
             fh.write(body)
             fh.flush()

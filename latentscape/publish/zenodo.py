@@ -40,16 +40,21 @@ class _Api:
     def __init__(self, base_url: str, token: str):
         self.base, self.token = base_url.rstrip("/"), token
 
-    def call(self, method: str, url: str, body: bytes | None = None, ctype: str = "application/json") -> dict:
+    def call(self, method: str, url: str, body=None, ctype: str = "application/json", size: int | None = None) -> dict:
+        """One request; `body` bytes, or an open binary file streamed with `size` bytes."""
         if not url.startswith("http"):
             url = f"{self.base}{url}"
-        req = urllib.request.Request(url, data=body, method=method,
-                                     headers={"Authorization": f"Bearer {self.token}", "Content-Type": ctype})
+        headers = {"Authorization": f"Bearer {self.token}", "Content-Type": ctype}
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        req = urllib.request.Request(url, data=body, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(req, timeout=60) as r:
+            with urllib.request.urlopen(req, timeout=600) as r:
                 data = r.read()
         except urllib.error.HTTPError as e:
-            raise PublishError(f"Zenodo refused {method} {url}: HTTP {e.code} {e.reason}") from None
+            detail = e.read().decode(errors="replace").strip().replace("\n", " ")[:300]
+            raise PublishError(f"Zenodo refused {method} {url}: HTTP {e.code} {e.reason}"
+                               + (f": {detail}" if detail else "")) from None
         except (urllib.error.URLError, OSError) as e:
             raise PublishError(f"cannot reach Zenodo at {self.base}: {getattr(e, 'reason', e)}") from None
         return json.loads(data) if data else {}
@@ -76,7 +81,8 @@ def publish_zenodo(root: str | Path, info: ReleaseInfo, base_url: str, previous:
         rel_files = sorted(plan.files.items())
         from tqdm import tqdm
         for rel, src in tqdm(rel_files, desc="upload", unit="file", disable=not progress, dynamic_ncols=True):
-            api.call("PUT", f"{bucket}/{_flat(rel)}", src.read_bytes(), "application/octet-stream")
+            with open(src, "rb") as fh:  # streamed: shards can be large
+                api.call("PUT", f"{bucket}/{_flat(rel)}", fh, "application/octet-stream", size=src.stat().st_size)
         api.call("PUT", f"{bucket}/{RELEASE}", plan.release_json(), "application/octet-stream")
         api.call("PUT", f"/api/deposit/depositions/{dep['id']}", json.dumps({"metadata": _metadata(info, plan)}).encode())
         done = api.call("POST", f"/api/deposit/depositions/{dep['id']}/actions/publish")

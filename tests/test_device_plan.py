@@ -92,7 +92,7 @@ def test_choice_on_the_devices_cycles_reports_here():
 # ---- worker_plan -----------------------------------------------------------------------------
 @pytest.fixture
 def cores(monkeypatch):
-    monkeypatch.setattr(local.os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(local, "available_cpus", lambda: 16)
 
 
 @pytest.mark.parametrize("workers, k, threads", [(None, 1, 16), (0, 1, 16), (1, 1, 16), (3, 3, 5), (16, 16, 1),
@@ -104,8 +104,21 @@ def test_cpu_workers_share_the_cores(cores, workers, k, threads):
 
 
 def test_unknown_cpu_count_still_gives_one_thread(monkeypatch):
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    monkeypatch.delattr(local.os, "sched_getaffinity")
     monkeypatch.setattr(local.os, "cpu_count", lambda: None)
     assert worker_plan("cpu", 2, 1, CPU_ONLY) == [{"device": "cpu", "device_slot": None, "threads": 1}] * 2
+
+
+def test_available_cpus_follow_the_allocation_not_the_node(monkeypatch):
+    """A Slurm job's CPUs, else the affinity mask (a job must not start a thread per core of a node)."""
+    monkeypatch.setattr(local.os, "sched_getaffinity", lambda pid: {0, 1, 2})
+    monkeypatch.setattr(local.os, "cpu_count", lambda: 64)
+    monkeypatch.delenv("SLURM_CPUS_PER_TASK", raising=False)
+    assert local.available_cpus() == 3
+    monkeypatch.setenv("SLURM_CPUS_PER_TASK", "2")
+    assert local.available_cpus() == 2
+    assert worker_plan("cpu", None, 1, CPU_ONLY) == [{"device": "cpu", "device_slot": None, "threads": 2}]
 
 
 def test_cpu_request_ignores_gpus(cores):

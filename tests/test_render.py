@@ -206,20 +206,20 @@ def test_signal_leaves_whole_shards_and_resume_equals_uninterrupted(tmp_path, si
     assert_same_pixels(img_r, img_ref)
 
 
-def test_sigkill_of_a_worker_leaves_no_bad_shard(tmp_path):
+def test_sigkill_of_a_worker_is_survived_and_leaves_no_bad_shard(tmp_path):
+    """A killed worker (a Blender crash, the OOM killer) is replaced; a shard it was inside is
+    rendered again; the run completes whole."""
     root = tmp_path / "kill"
     p = _start_cli(root)
     _wait_for_shards(root, 1, p)
-    workers = subprocess.run(["pgrep", "-s", str(p.pid), "-f", "multiprocessing"], capture_output=True, text=True)
+    workers = subprocess.run(["pgrep", "-s", str(p.pid), "-f", "multiprocessing.spawn"], capture_output=True,
+                             text=True)
     pids = [int(x) for x in workers.stdout.split()]
     assert pids, "no worker process found"
     for pid in pids:
         os.kill(pid, signal.SIGKILL)
-    out, err = p.communicate(timeout=60)
-    assert p.returncode == 1 and "died unexpectedly" in err
-    problems, _ = verify(root)
-    assert problems and all("missing" in str(x) for x in problems)
-    render_dataset(_sig_spec(), root, device="cpu", progress=False)
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
     assert verify(root)[0] == []
 
 

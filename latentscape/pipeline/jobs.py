@@ -53,7 +53,8 @@ def run_job(job: ClusterJob) -> dict:
                             recycle_shards=job.recycle_shards, max_attempts=job.max_attempts, run_id=job.run_id,
                             # in a Slurm job, SIGTERM (preemption) is submitit's: it requeues the job,
                             # which then continues from the root
-                            catch_sigterm="SLURM_JOB_ID" not in os.environ)
+                            catch_sigterm="SLURM_JOB_ID" not in os.environ,
+                            check_listed=False)  # the driver checked the listed shards at submission
         out.update(rendered=s.rendered, present=s.present, n=s.n, devices=sorted(s.devices))
     except LatentscapeError as e:
         out["error"] = str(e)

@@ -35,6 +35,7 @@ from latentscape.renderer.worker import WorkerConfig, worker_main
 
 STOP_GRACE_S = 15.0
 DEFAULT_RECYCLE_SHARDS = 20  # a worker's Blender process is replaced after this many shards
+MAX_IDLE_CRASHES = 3         # a worker slot that dies this often outside any shard stops the run
 RETRY_CLAIM_S = 1.0   # how soon a shard held by another writer is tried again
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -150,14 +151,16 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
                     workers_per_device: int = 1, overwrite: bool = False, progress: bool = True,
                     available: dict | None = None, dropped: list | None = None, *,
                     recycle_shards: int = DEFAULT_RECYCLE_SHARDS, max_attempts: int = failures.DEFAULT_MAX_ATTEMPTS,
-                    run_id: str | None = None, catch_sigterm: bool = True) -> RenderSummary:
+                    run_id: str | None = None, catch_sigterm: bool = True,
+                    check_listed: bool = True) -> RenderSummary:
     """`render_dataset` for a dataset already resolved (repairs, cluster jobs).
 
     A shard that fails is tried again (by a fresh worker) up to `max_attempts` times in
     this run (`run_id`: the jobs of one cluster submission share one); its failures are
     recorded in the root. The other shards are rendered regardless, then `ShardsFailed`
     names the ones given up. Workers are replaced every `recycle_shards` shards (0: never).
-    `catch_sigterm=False` leaves SIGTERM to the caller (a submitit job: Slurm's preemption).
+    `catch_sigterm=False` leaves SIGTERM to the caller (a submitit job: Slurm's preemption);
+    `check_listed=False` trusts the listed shards (a cluster job, whose driver checked them).
     """
     if getattr(mp.current_process(), "_inheriting", False):
         # a spawned worker is importing the caller's script, which renders at import time
@@ -171,7 +174,7 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
         from latentscape.renderer.probe import probe_devices
         available = probe_devices()
     plan = worker_plan(device, workers, workers_per_device, available or {"CPU": ["CPU"]})
-    manifest, found = open_root(root, resolved, overwrite)
+    manifest, found = open_root(root, resolved, overwrite, check=check_listed)
     summary = RenderSummary(root=root, skipped=sum(s["count"] for s in manifest["shards"]), n=spec.n,
                             dropped=list(dropped or []) + found)
     summary.present = summary.skipped
@@ -285,6 +288,8 @@ class _Run:
         self.gave_up: dict[int, str] = {}   # shard id -> last cause, after max_attempts failures
         self.cfgs = {wid: worker_config(resolved, root, p, opts.recycle_shards) for wid, p in enumerate(plan)}
         self.current: dict[int, int] = {}   # worker id -> the shard it is rendering
+        self.ready: set[int] = set()        # workers that built their stage
+        self.idle_crashes: dict[int, int] = {}
         self.procs = {wid: self._process(wid) for wid in self.cfgs}
         self.progress = progress
         self.signalled: str | None = None
@@ -379,6 +384,7 @@ class _Run:
             if kind == "started":
                 self.current[wid] = msg[2]
             elif kind == "ready":
+                self.ready.add(wid)
                 if not self.summary.devices:
                     self.summary.startup_seconds = time.monotonic() - self.t0
                 self.summary.devices.add(msg[2])
@@ -516,12 +522,17 @@ class _Run:
         return None
 
     def _on_crash(self, wid: int, code: int):
-        """A worker died inside a shard (a Blender crash, the OOM killer): count it as a failed
-        attempt of that shard and start a fresh worker; the other queued shards stay queued."""
-        shard = self.current.pop(wid, None)
-        if shard is None or shard not in self.held:
+        """A ready worker died (a Blender crash, the OOM killer, kill -9): start a fresh one; a
+        shard it was rendering counts as a failed attempt. The other queued shards stay queued.
+        A worker that dies before it is ready, or keeps dying idle, stops the run instead."""
+        if wid not in self.ready or self.idle_crashes.get(wid, 0) >= MAX_IDLE_CRASHES:
             return
-        self._on_failed(shard, f"shard {shard}: the worker process died (exit code {code}) while rendering it")
+        self.ready.discard(wid)
+        shard = self.current.pop(wid, None)
+        if shard is not None and shard in self.held:
+            self._on_failed(shard, f"shard {shard}: the worker process died (exit code {code}) while rendering it")
+        else:
+            self.idle_crashes[wid] = self.idle_crashes.get(wid, 0) + 1
         self.procs[wid] = self._process(wid)
         self._start_workers([self.procs[wid]])
 

@@ -48,7 +48,8 @@ def prepare_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False)
     return open_root(root, resolved, overwrite)[0]
 
 
-def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False) -> tuple[dict, list[Dropped]]:
+def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False,
+              check: bool = True) -> tuple[dict, list[Dropped]]:
     """Create or resume a root; returns (manifest, listed shards dropped as damaged).
 
     A root holding a different dataset (other identity, or made by an older version)
@@ -56,7 +57,8 @@ def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False) ->
     regular file of the recorded size, header names the same shard and spec);
     failures leave the manifest and are rendered again. Whole shard files that a
     crash left out of the manifest are adopted. sha256 is checked by `verify` and
-    `render --repair`, not here.
+    `render --repair`, not here. `check=False` skips the per-shard checks and the adoption
+    (a cluster job: its driver just did them; at 100k shards they take ~90 s per job start).
     """
     root = Path(root)
     h = resolved.identity()
@@ -66,6 +68,8 @@ def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False) ->
             raise DatasetMismatchError(f"{root} holds an unreadable manifest; use --overwrite to replace it "
                                        f"or choose another --out")
         check_identity(old, resolved, root)
+        if not check:
+            return old, []
         bad = check_listed(root, old)
         with manifest_lock(root):
             m = drop_shards(root, bad)

@@ -34,8 +34,8 @@ from latentscape.pipeline.rerender import RerenderReport
 from latentscape.resolve import ResolvedDataset, resolve
 
 __all__ = ["ClusterOptions", "DatasetSpec", "RayOptions", "RenderSummary", "RerenderReport", "ResolvedDataset",
-           "SlurmOptions", "VerifyReport", "as_spec", "render", "repair", "rerender_check", "resolve", "sample_latents",
-           "status", "verify", "write_latents"]
+           "SlurmOptions", "VerifyReport", "as_spec", "publish", "render", "repair", "rerender_check", "resolve",
+           "sample_latents", "status", "verify", "write_latents"]
 
 _CHUNK = 1000
 
@@ -80,6 +80,17 @@ def repair(root, *, device: str = "auto", workers: int | None = None, workers_pe
     return repair_dataset(check_output_dir(root, what="dataset root"), device=device, workers=workers,
                           workers_per_device=workers_per_device, progress=progress, recycle_shards=recycle_shards,
                           max_attempts=max_attempts)
+
+
+def publish(root, *, name: str, version: str, to: str, license: str, creators, title: str = "",
+            description: str = "", progress: bool = True):
+    """Publish `root` as release NAME VERSION at `to` (a folder or fsspec URL; see docs/publishing.md).
+    Returns a `PublishResult` (`.status`: "published" | "unchanged", `.url`, `.record`)."""
+    from latentscape.publish.info import ReleaseInfo
+    from latentscape.publish.targets import publish_release
+    info = ReleaseInfo(name=name, version=version, license=license, creators=tuple(creators), title=title,
+                       description=description)
+    return publish_release(check_output_dir(root, what="dataset root"), info, to, progress=progress)
 
 
 def status(root) -> RootStatus:

@@ -265,3 +265,13 @@ def test_verify_checks_a_release_and_rerenders_from_it(data, tmp_path):
     (rel / "images" / "latents.png").write_bytes(b"not the figure")
     r = run_cli("verify", str(rel))
     assert r.returncode == 1 and "PROBLEM images/latents.png: sha256 differs from release.json" in r.stdout
+
+
+def test_the_python_api_publishes_the_same_release(data, tmp_path):
+    from latentscape import api
+    kw = dict(name="tiny", version="1.0.0", to=str(tmp_path / "pub"), license="CC-BY-4.0",
+              creators=["Doe, Jane", "Lab of Vision"], progress=False)
+    first = api.publish(data, **kw)
+    assert first.status == "published" and first.url.endswith("tiny/1.0.0")
+    assert api.publish(data, **kw).status == "unchanged"
+    assert _publish(data, tmp_path / "pub").stdout.strip().endswith("nothing to do")  # the CLI agrees

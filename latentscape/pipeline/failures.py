@@ -57,9 +57,15 @@ def record(root: Path, shard_id: int, run: str, cause: str) -> ShardFailures:
     """Append a failed attempt; returns the shard's record with it."""
     old = load(root, shard_id)
     attempt = {"run": run, "time": time.time(), "host": socket.gethostname(), "cause": cause}
-    (Path(root) / FAILURES).mkdir(exist_ok=True)
     new = ShardFailures(shard_id, old.attempts + (attempt,))
-    write_atomic(_path(root, shard_id), json.dumps({"shard": shard_id, "attempts": list(new.attempts)}, indent=1))
+    for tries in range(3):
+        (Path(root) / FAILURES).mkdir(exist_ok=True)
+        try:
+            write_atomic(_path(root, shard_id), json.dumps({"shard": shard_id, "attempts": list(new.attempts)}, indent=1))
+            return new
+        except FileNotFoundError:  # `clear` of another writer removed the (then empty) folder in between
+            if tries == 2:
+                raise
     return new
 
 

@@ -187,13 +187,19 @@ def shard_tmp(root: Path, task: ShardTask, tag: str | None = None) -> Path:
 def claim_shard(root: Path, task: ShardTask, ttl: float) -> claims.Lease | None:
     """Claim shard `task`, taking over an expired claim (and deleting its holder's temp file)."""
     root = Path(root)
-    (root / CLAIMS).mkdir(exist_ok=True)
 
     def cleanup(old: dict):
         if isinstance(old.get("tag"), str) and "/" not in old["tag"]:
             shard_tmp(root, task, old["tag"]).unlink(missing_ok=True)
 
-    return claims.acquire(claim_path(root, task), ttl, on_takeover=cleanup)
+    for attempt in range(3):
+        (root / CLAIMS).mkdir(exist_ok=True)
+        try:
+            return claims.acquire(claim_path(root, task), ttl, on_takeover=cleanup)
+        except FileNotFoundError:  # another writer removed the (then empty) folder in between
+            if attempt == 2:
+                raise
+    return None
 
 
 def commit_shard(root: Path, task: ShardTask, tmp: Path, record: dict, lease: claims.Lease) -> tuple[dict, bool]:

@@ -235,6 +235,12 @@ def measure_root(args, work: Path) -> dict:
     problems2, summ = verify(root)
     out["verify_full_s"] = time.perf_counter() - t
     print(f"  verify (sha256)    {out['verify_full_s']:8.3f} s ({len(problems2)} problems)", flush=True)
+    w = max(2, os.cpu_count() or 1)
+    t = time.perf_counter()
+    problems3, _ = verify(root, workers=w)
+    out["verify_full_workers"], out["verify_full_parallel_s"] = w, time.perf_counter() - t
+    assert [str(p) for p in problems3] == [str(p) for p in problems2]
+    print(f"  verify --workers {w} {out['verify_full_parallel_s']:8.3f} s (same problems)", flush=True)
     out["verify_problems"] = [str(p) for p in (problems + problems2)[:5]]
     out["dataset_bytes"] = summ["bytes"]
     if not args.keep:

@@ -128,10 +128,12 @@ class VerifyReport:
         return not self.problems
 
 
-def verify(root, *, fast: bool = False, progress=None) -> VerifyReport:
-    """Check that a dataset is whole (indices, sha256 unless `fast`, latent ranges, images)."""
+def verify(root, *, fast: bool = False, progress=None, workers: int = 1) -> VerifyReport:
+    """Check that a dataset is whole (indices, sha256 unless `fast`, latent ranges, images);
+    `workers` processes check the shards in parallel."""
     from latentscape.dataset.verify import verify as run
-    problems, summary = run(root, fast=fast, progress=progress)
+    _check_workers(workers, None)
+    problems, summary = run(root, fast=fast, progress=progress, workers=workers)
     return VerifyReport(problems, summary)
 
 

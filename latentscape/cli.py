@@ -61,7 +61,9 @@ _DEVICES = click.Choice(["auto", "cpu", "cuda", "optix", "hip", "oneapi", "metal
                    "identical, their pixels within the determinism tolerance (docs/determinism.md).")
 @click.option("--seed", type=click.IntRange(0), default=None, help="Seed that picks the --rerender images (default 0).")
 @click.option("--device", type=_DEVICES, default=None, help="Device for --rerender (default cpu).")
-def verify(root, fast, rerender, seed, device):
+@click.option("--workers", type=click.IntRange(1, 1024), default=1, show_default=True,
+              help="Processes checking shards in parallel (hashing a big dataset is CPU-bound).")
+def verify(root, fast, rerender, seed, device, workers):
     """Check a dataset (or a release: a folder with release.json, or LOCATION/NAME@VERSION) is whole;
     exit 0 only if no problem is found."""
     from latentscape.api import verify as run_verify
@@ -74,7 +76,7 @@ def verify(root, fast, rerender, seed, device):
         from latentscape.dataset.manifest import load_manifest
         from latentscape.pipeline.rerender import check_count
         check_count(load_manifest(root)["n"], rerender, root)
-    report = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"))
+    report = run_verify(root, fast=fast, progress=lambda it: _bar(it, desc="verify", unit="shard"), workers=workers)
     problems, s = report.problems, report.summary
     if Path(root, "release.json").exists():  # a release: every file and its identity, as release.json records
         from latentscape.publish.release import check_release_files

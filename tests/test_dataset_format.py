@@ -195,3 +195,16 @@ def test_a_shard_rewritten_after_the_check_is_not_dropped(dataset):
     m = drop_shards(dataset, [Dropped(rec["file"], "missing", rec["sha256"])])
     assert rec not in m["shards"] and not (dataset / rec["file"]).exists()
     assert load_manifest(dataset)["shards"] == m["shards"]
+
+
+def test_parallel_verify_finds_exactly_what_one_process_finds(dataset):
+    """verify(workers=2): the same problems in the same order, and the same summary."""
+    assert verify(dataset, workers=2) == verify(dataset)
+    p = dataset / "shards" / "shard-000001.h5"
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    p.write_bytes(bytes(data))
+    (dataset / "shards" / "shard-000002.h5").write_bytes(b"not hdf5")
+    one, two = verify(dataset), verify(dataset, workers=2)
+    assert [str(x) for x in one[0]] == [str(x) for x in two[0]] and one[1] == two[1]
+    assert any("sha256 mismatch" in str(x) for x in two[0]) and any("cannot be read" in str(x) for x in two[0])

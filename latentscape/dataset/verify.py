@@ -25,8 +25,9 @@ class Problem:
         return f"{self.where}: {self.what}"
 
 
-def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Problem], dict]:
-    """Return (problems, summary). `fast` skips sha256 hashing.
+def verify(root: str | Path, fast: bool = False, progress=None, workers: int = 1) -> tuple[list[Problem], dict]:
+    """Return (problems, summary). `fast` skips sha256 hashing; `workers` > 1 checks shards in
+    that many processes (same result, in the same order).
 
     A shard entry that leads outside the root, is missing or is not a regular file is a
     problem and is never opened or hashed."""
@@ -39,28 +40,65 @@ def verify(root: str | Path, fast: bool = False, progress=None) -> tuple[list[Pr
     total = 0
     empty: list[int] = []  # images whose object covers no pixel (not an error: reported)
     shards = m["shards"]
-    for rec in (progress(shards) if progress else shards):
-        where = rec["file"]
-        path, why = shard_entry_problem(root, where)
-        if why:
-            problems.append(Problem(where, why))
-            continue
-        try:
-            digest = None if fast else sha256_file(path)
-            if digest is not None and digest != rec.get("sha256"):
-                problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {digest})"))
-            shard_problems, shard_empty = _check_shard(path, where, rec, m, schema, fixed)
-            problems += shard_problems
-            empty += shard_empty
-        except (FormatError, OSError, KeyError, ValueError, TypeError) as e:
-            problems.append(Problem(where, f"cannot be read: {e}"))
-            continue
-        seen.append((rec["index_start"], rec["index_stop"], where))
-        total += rec["count"]
+    results = _shard_results(root, m, schema, fixed, fast, workers)
+    for rec, (shard_problems, shard_empty, whole) in zip(shards, progress(results) if progress else results):
+        problems += shard_problems
+        empty += shard_empty
+        if whole:
+            seen.append((rec["index_start"], rec["index_stop"], rec["file"]))
+            total += rec["count"]
     problems += _check_coverage(seen, m["n"])
     summary = {"n": m["n"], "shards": len(shards), "images": total, "empty_images": sorted(empty),
                "bytes": sum(s.get("bytes") or 0 for s in shards)}
     return problems, summary
+
+
+class _Results:
+    """The per-shard results in manifest order, with a length (for progress bars)."""
+
+    def __init__(self, it, n):
+        self.it, self.n = it, n
+
+    def __iter__(self):
+        return iter(self.it)
+
+    def __len__(self):
+        return self.n
+
+
+def _shard_results(root, m, schema, fixed, fast, workers):
+    args = [(root, rec, m, schema, fixed, fast) for rec in m["shards"]]
+    if workers <= 1 or len(args) < 2:
+        return _Results((_one_shard(*a) for a in args), len(args))
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"))
+
+    def ordered():
+        with pool:
+            yield from pool.map(_one_shard_args, args, chunksize=max(1, len(args) // (workers * 16)))
+    return _Results(ordered(), len(args))
+
+
+def _one_shard_args(a):
+    return _one_shard(*a)
+
+
+def _one_shard(root, rec, m, schema, fixed, fast) -> tuple[list[Problem], list[int], bool]:
+    """(problems, empty image indices, whether the shard counts as present) of one listed shard."""
+    where = rec["file"]
+    path, why = shard_entry_problem(root, where)
+    if why:
+        return [Problem(where, why)], [], False
+    problems = []
+    try:
+        digest = None if fast else sha256_file(path)
+        if digest is not None and digest != rec.get("sha256"):
+            problems.append(Problem(where, f"sha256 mismatch (expected {rec.get('sha256')}, found {digest})"))
+        shard_problems, shard_empty = _check_shard(path, where, rec, m, schema, fixed)
+    except (FormatError, OSError, KeyError, ValueError, TypeError) as e:
+        return problems + [Problem(where, f"cannot be read: {e}")], [], False
+    return problems + shard_problems, shard_empty, True
 
 
 def _check_shard(path, where, rec, m, schema, fixed) -> tuple[list[Problem], list[int]]:

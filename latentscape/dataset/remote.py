@@ -36,15 +36,15 @@ def cache_dir() -> Path:
     return Path(base) / "latentscape"
 
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_VERSION = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
+NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")  # a release name
+SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
 
 
 def split_ref(ref: str) -> tuple[str, str, str]:
     """'LOCATION/NAME@VERSION' -> (LOCATION, NAME, VERSION)."""
     head, _, version = ref.rpartition("@")
     location, _, name = head.rstrip("/").rpartition("/")
-    if not _NAME.match(name) or not _VERSION.match(version):
+    if not NAME.match(name) or not SEMVER.match(version):
         raise FormatError(f"{ref!r}: a release is named LOCATION/NAME@VERSION with a lower-case NAME and a "
                           f"semantic VERSION (e.g. s3://bucket/releases/tdwlike@1.2.0)")
     return location or ".", name, version

@@ -4,10 +4,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from latentscape.dataset.remote import NAME, SEMVER  # one rule for writing and reading a release
 from latentscape.errors import LatentscapeError
 
-SEMVER = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z.-]+)?$")
-NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 SPDX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$")
 
 

@@ -66,3 +66,9 @@ class TrainError(LatentscapeError):
 class AnalysisError(LatentscapeError, ValueError):
     """Analysis input is unusable: mismatched image sets, a latent the dataset holds fixed, NaNs
     in recordings, too few samples for a statistic; the message names the value and the fix."""
+
+
+def first_line(e: BaseException) -> str:
+    """The first non-empty line of an exception's message (its type's name if it has none):
+    what a one-line error quotes from a library's multi-line message."""
+    return next((ln.strip() for ln in str(e).splitlines() if ln.strip()), type(e).__name__)

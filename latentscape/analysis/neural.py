@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from latentscape.errors import AnalysisError
+from latentscape.errors import AnalysisError, first_line
 
 SUFFIXES = (".nc", ".h5", ".hdf5")
 MIN_STIMULI = 20        # the floor for 10 splits of 90/10
@@ -93,7 +93,7 @@ def _read_netcdf(path: Path):
     try:
         ds = xr.open_dataset(path)  # xarray picks the engine: scipy (NetCDF3), netCDF4 / h5netcdf
     except (OSError, ValueError) as e:
-        reason = (str(e).splitlines() or [type(e).__name__])[0]  # xarray appends lines of links
+        reason = first_line(e)  # xarray appends lines of links
         raise AnalysisError(f"recordings {path} cannot be read as NetCDF ({reason})") from None
     with ds:
         da = _pick_variable(ds, path)

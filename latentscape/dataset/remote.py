@@ -17,7 +17,7 @@ import shutil
 import socket
 from pathlib import Path
 
-from latentscape.errors import DatasetNotFoundError, FormatError
+from latentscape.errors import DatasetNotFoundError, FormatError, first_line
 
 CACHE_ENV = "LATENTSCAPE_CACHE"
 RELEASE = "release.json"
@@ -68,7 +68,7 @@ def fetch_release(ref: str, progress=None) -> Path:
     except ValueError:
         raise FormatError(f"{url}/{RELEASE} is not valid JSON") from None
     except Exception as e:  # noqa: BLE001 - botocore, aiohttp & co. raise their own types
-        raise DatasetNotFoundError(f"cannot read {url}: {type(e).__name__}: {_first_line(e)}") from None
+        raise DatasetNotFoundError(f"cannot read {url}: {type(e).__name__}: {first_line(e)[:200]}") from None
     files = record.get("files") if isinstance(record, dict) else None
     if not isinstance(files, dict) or not all(isinstance(v, dict) for v in files.values()):
         raise FormatError(f"{url}/{RELEASE} is not a latentscape release record")
@@ -81,7 +81,7 @@ def fetch_release(ref: str, progress=None) -> Path:
             except (FormatError, DatasetNotFoundError):
                 raise
             except Exception as e:  # noqa: BLE001 - the store failed mid-fetch: nothing is cached
-                raise DatasetNotFoundError(f"cannot read {url}/{rel}: {type(e).__name__}: {_first_line(e)}") from None
+                raise DatasetNotFoundError(f"cannot read {url}/{rel}: {type(e).__name__}: {first_line(e)[:200]}") from None
         (part / RELEASE).write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         dest.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -99,12 +99,8 @@ def _storage(url: str):
     try:
         fs, base = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as e:
-        raise DatasetNotFoundError(f"cannot read {url}: {_first_line(e)}") from None
+        raise DatasetNotFoundError(f"cannot read {url}: {first_line(e)[:200]}") from None
     return fs, base.rstrip("/")
-
-
-def _first_line(e: BaseException) -> str:
-    return (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
 
 
 def _fetch_one(fs, src: str, part: Path, rel: str, want: dict, url: str):

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentscape.errors import first_line
 from latentscape.pipeline.engine import EngineError, JobHandle
 from latentscape.pipeline.jobs import ClusterJob, probe_root, run_job
 
@@ -54,8 +55,7 @@ class RayEngine:
                 ray.init(num_cpus=os.cpu_count(), **kw)
         except (ConnectionError, RuntimeError, ValueError) as e:
             where = f"at {self.opts.address!r}" if self.opts.address else "locally"
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise EngineError(f"could not start or reach Ray {where}: {first}") from None
+            raise EngineError(f"could not start or reach Ray {where}: {first_line(e)}") from None
         self._check_resources(ray.cluster_resources())
 
     def _check_resources(self, have: dict):
@@ -111,8 +111,7 @@ class _RayHandle(JobHandle):
         try:
             return ray.get(self.ref)
         except ray.exceptions.RayError as e:
-            lines = [ln for ln in str(e).splitlines() if ln.strip()]
-            raise EngineError(f"Ray task {self.id} failed: {lines[0] if lines else type(e).__name__}") from None
+            raise EngineError(f"Ray task {self.id} failed: {first_line(e)}") from None
 
     def cancel(self):
         import ray

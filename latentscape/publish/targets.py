@@ -14,6 +14,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from latentscape.errors import first_line
 from latentscape.publish.info import PublishError, ReleaseInfo
 from latentscape.publish.release import RELEASE, ReleasePlan, build_release, require_publishable
 
@@ -74,12 +75,10 @@ def _guard(fn, dest):
     except PublishError:
         raise
     except (OSError, ValueError, RuntimeError) as e:
-        first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise PublishError(f"cannot write to {dest}: {type(e).__name__}: {first[:200]}") from None
+        raise PublishError(f"cannot write to {dest}: {type(e).__name__}: {first_line(e)[:200]}") from None
     except Exception as e:  # noqa: BLE001 - botocore & co. raise their own types for an unreachable store
         if type(e).__module__.split(".")[0] in ("botocore", "aiobotocore", "s3fs", "fsspec", "aiohttp"):
-            first = (str(e).strip().splitlines() or [type(e).__name__])[0]
-            raise PublishError(f"cannot write to {dest}: {type(e).__name__}: {first[:200]}") from None
+            raise PublishError(f"cannot write to {dest}: {type(e).__name__}: {first_line(e)[:200]}") from None
         raise
 
 

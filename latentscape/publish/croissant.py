@@ -30,7 +30,7 @@ def croissant(manifest: dict, info: ReleaseInfo, date: str, identity: str, hashe
                "description": f"{name} ({units.get(name, 'index')})" if col != "index" else "global image index",
                "dataType": "sc:Integer" if kind == "int" else "sc:Float",
                "source": {"fileObject": {"@id": "latents.csv"}, "extract": {"column": col}}}
-              for col, name, kind in columns]
+              for col, name, kind, _ in columns]
     return {
         "@context": CONTEXT, "@type": "sc:Dataset", "conformsTo": "http://mlcommons.org/croissant/1.0",
         "name": f"{info.name}", "alternateName": info.display_title,

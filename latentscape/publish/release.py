@@ -39,13 +39,12 @@ class ReleasePlan:
         return (json.dumps(self.record, indent=1, sort_keys=True) + "\n").encode()
 
 
-def identity_parts(root: Path, manifest: dict) -> dict:
-    """What makes a release what it is: the dataset identity, the versions that rendered it,
-    and the content hashes of every asset."""
-    blender = set(provenance(root, manifest)["blender_versions"])
+def identity_parts(manifest: dict, prov: dict) -> dict:
+    """What makes a release what it is: the dataset identity, the versions that rendered it
+    (`prov`: `provenance` of its shards), and the content hashes of every asset."""
     res = manifest["resolved"]
     return {"spec_hash": manifest["spec_hash"], "latentscape_version": manifest.get("latentscape_version", "?"),
-            "blender_versions": sorted(blender),
+            "blender_versions": prov["blender_versions"],
             "asset_sha256": sorted(str(o.get("sha256", "")) for o in res.get("objects", [])),
             "background_sha256": sorted(str(b.get("sha256", b.get("name", ""))) for b in res.get("backgrounds", []))}
 
@@ -65,33 +64,42 @@ def identity_of(parts: dict) -> str:
 
 
 def build_release(root: Path, info: ReleaseInfo, work: Path, date: str | None = None) -> ReleasePlan:
-    """Write the generated files into `work` and return the plan (`root` must pass verify)."""
+    """Write the generated files into `work` and return the plan. `root` must have passed a full
+    verify (`require_publishable`): the shards' sha256 and sizes are taken from its manifest."""
     from latentscape.publish.card import citation_cff, dataset_card
     from latentscape.publish.croissant import croissant
     root, work = Path(root), Path(work)
     m = load_manifest(root)
     date = date or dt.date.today().isoformat()
     files = {MANIFEST: root / MANIFEST}
+    hashes = {MANIFEST: {"sha256": sha256_file(root / MANIFEST), "bytes": (root / MANIFEST).stat().st_size}}
     for rec in m["shards"]:
         files[rec["file"]] = root / rec["file"]
+        hashes[rec["file"]] = {"sha256": rec["sha256"], "bytes": rec["bytes"]}
     (work / "images").mkdir(parents=True, exist_ok=True)
     columns = write_latents_csv(root, work / LATENTS_CSV)
     files[LATENTS_CSV] = work / LATENTS_CSV
     _figures(root, work, len(m["shards"]) and m["n"])
     files[SAMPLES_PNG], files[HISTOGRAMS_PNG] = work / SAMPLES_PNG, work / HISTOGRAMS_PNG
-    parts = identity_parts(root, m)
+    _hash_into(hashes, files, (LATENTS_CSV, SAMPLES_PNG, HISTOGRAMS_PNG))
+    prov = provenance(root, m)
+    parts = identity_parts(m, prov)
     ident = identity_of(parts)
-    hashes = {rel: {"sha256": sha256_file(p), "bytes": p.stat().st_size} for rel, p in files.items()}
     (work / "croissant.json").write_text(json.dumps(croissant(m, info, date, ident, hashes, columns), indent=1) + "\n")
-    (work / "README.md").write_text(dataset_card(m, info, date, ident, hashes, provenance(root, m)))
+    (work / "README.md").write_text(dataset_card(m, info, date, ident, hashes, prov))
     (work / "CITATION.cff").write_text(citation_cff(info, date, ident))
     for rel in ("croissant.json", "README.md", "CITATION.cff"):
         files[rel] = work / rel
-        hashes[rel] = {"sha256": sha256_file(work / rel), "bytes": (work / rel).stat().st_size}
+    _hash_into(hashes, files, ("croissant.json", "README.md", "CITATION.cff"))
     record = {"format": FORMAT, "name": info.name, "version": info.version, "title": info.display_title,
               "license": info.license, "creators": list(info.creators), "date": date, "identity": ident,
               "identity_parts": parts, "n": m["n"], "files": dict(sorted(hashes.items()))}
     return ReleasePlan(files, record)
+
+
+def _hash_into(hashes: dict, files: dict, rels):
+    for rel in rels:
+        hashes[rel] = {"sha256": sha256_file(files[rel]), "bytes": files[rel].stat().st_size}
 
 
 def _figures(root: Path, work: Path, n: int):
@@ -103,18 +111,20 @@ def _figures(root: Path, work: Path, n: int):
     plot_histograms(root, work / HISTOGRAMS_PNG)
 
 
-def latent_columns(manifest: dict) -> list[tuple[str, str, str]]:
-    """(CSV column, latent name, 'int' | 'float') for every latent component, in manifest order."""
-    out = [("index", "index", "int")]
+def latent_columns(manifest: dict) -> list[tuple[str, str, str, int]]:
+    """(CSV column, latent name, 'int' | 'float', component) for every latent component, in
+    manifest order (a vector latent `position` gives position_0, position_1, ...)."""
+    out = [("index", "index", "int", 0)]
     for s in manifest["latents"]:
         kind = "int" if s["dtype"].startswith(("int", "uint")) else "float"
-        width = int(np.prod(s["shape"])) if s["shape"] else 1
-        names = [s["name"]] if not s["shape"] else [f"{s['name']}_{j}" for j in range(width)]
-        out += [(c, s["name"], kind) for c in names]
+        if not s["shape"]:
+            out.append((s["name"], s["name"], kind, 0))
+        else:
+            out += [(f"{s['name']}_{j}", s["name"], kind, j) for j in range(int(np.prod(s["shape"])))]
     return out
 
 
-def write_latents_csv(root: Path, out: Path) -> list[tuple[str, str, str]]:
+def write_latents_csv(root: Path, out: Path) -> list[tuple[str, str, str, int]]:
     """Every image's latents as CSV (Croissant readers do not read HDF5); returns the columns."""
     with DatasetReader(root) as r:
         m = r.manifest
@@ -122,22 +132,13 @@ def write_latents_csv(root: Path, out: Path) -> list[tuple[str, str, str]]:
     cols = latent_columns(m)
     n = len(lat["index"])
     flat = {name: np.asarray(lat[name]).reshape(n, -1) for name in {c[1] for c in cols}}
-    pos = {}
     with open(out, "w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow([c[0] for c in cols])
         for i in range(n):
-            row = []
-            for col, name, kind in cols:
-                j = pos.setdefault(col, _component(col, name))
-                v = flat[name][i, j]
-                row.append(int(v) if kind == "int" else repr(float(v)))
-            w.writerow(row)
+            w.writerow([int(flat[name][i, j]) if kind == "int" else repr(float(flat[name][i, j]))
+                        for _, name, kind, j in cols])
     return cols
-
-
-def _component(col: str, name: str) -> int:
-    return int(col[len(name) + 1:]) if col != name else 0
 
 
 def check_release_files(folder: Path) -> list[str]:
@@ -159,7 +160,8 @@ def check_release_files(folder: Path) -> list[str]:
         elif p.stat().st_size != want.get("bytes") or sha256_file(p) != want.get("sha256"):
             problems.append(f"{rel}: sha256 differs from {RELEASE}")
     if not problems and "identity_parts" in rec:
-        parts = identity_parts(folder, load_manifest(folder))
+        m = load_manifest(folder)
+        parts = identity_parts(m, provenance(folder, m))
         if identity_of(parts) != rec.get("identity") or parts != rec["identity_parts"]:
             problems.append(f"identity: the files hash to {identity_of(parts)[:16]}, {RELEASE} says "
                             f"{str(rec.get('identity'))[:16]}")

@@ -33,3 +33,15 @@ def replace_atomically(path: str | Path, write):
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def create_in_shared_dir(directory: str | Path, create, tries: int = 3):
+    """`create()` a file in `directory`, which other writers remove once it is empty: make the
+    folder, create, and start over if the folder vanished in between. Returns what `create` returns."""
+    for attempt in range(tries):
+        Path(directory).mkdir(exist_ok=True)
+        try:
+            return create()
+        except FileNotFoundError:
+            if attempt == tries - 1:
+                raise

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from latentscape.files import write_atomic
+from latentscape.files import create_in_shared_dir, write_atomic
 
 FAILURES = "failures"
 DEFAULT_MAX_ATTEMPTS = 3
@@ -58,14 +58,8 @@ def record(root: Path, shard_id: int, run: str, cause: str) -> ShardFailures:
     old = load(root, shard_id)
     attempt = {"run": run, "time": time.time(), "host": socket.gethostname(), "cause": cause}
     new = ShardFailures(shard_id, old.attempts + (attempt,))
-    for tries in range(3):
-        (Path(root) / FAILURES).mkdir(exist_ok=True)
-        try:
-            write_atomic(_path(root, shard_id), json.dumps({"shard": shard_id, "attempts": list(new.attempts)}, indent=1))
-            return new
-        except FileNotFoundError:  # `clear` of another writer removed the (then empty) folder in between
-            if tries == 2:
-                raise
+    body = json.dumps({"shard": shard_id, "attempts": list(new.attempts)}, indent=1)
+    create_in_shared_dir(Path(root) / FAILURES, lambda: write_atomic(_path(root, shard_id), body))
     return new
 
 

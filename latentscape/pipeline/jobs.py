@@ -65,14 +65,14 @@ def run_job(job: ClusterJob) -> dict:
 def probe_root(root: str, token: str, wait_s: float = 10.0) -> dict:
     """Run on a node: can this job see the driver's probe file in `root` and write there?
     (Polled for `wait_s`: a network file system may cache "no such file" for a few seconds.)"""
-    jobs = Path(root) / JOBS
+    theirs, mine = probe_files(Path(root), token)
     deadline = time.monotonic() + wait_s
-    while not (seen := (jobs / f"probe-{token}").is_file()) and time.monotonic() < deadline:
+    while not (seen := theirs.is_file()) and time.monotonic() < deadline:
         time.sleep(0.5)
     wrote = False
     if seen:
         try:
-            (jobs / f"probe-{token}.seen").write_text(socket.gethostname())
+            mine.write_text(socket.gethostname())
             wrote = True
         except OSError:
             pass

@@ -336,10 +336,13 @@ class _Run:
             self.procs[wid].join(STOP_GRACE_S)
             if self.procs[wid].is_alive():
                 self.procs[wid].kill()
-            self.procs[wid] = self._process(wid)
-            self._start_workers([self.procs[wid]])
+            self._replace_worker(wid)
         else:
             exited.add(wid)
+
+    def _replace_worker(self, wid: int):
+        self.procs[wid] = self._process(wid)
+        self._start_workers([self.procs[wid]])
 
     def _on_failed(self, shard_id: int, cause: str):
         """A shard failed in a worker: record it in the root, then retry it or give it up."""
@@ -348,9 +351,7 @@ class _Run:
         rec = failures.record(self.root, shard_id, self.opts.run_id, cause)
         h.lease.release()
         if rec.in_run(self.opts.run_id) >= self.opts.max_attempts:
-            self.gave_up[shard_id] = cause
-            self.total -= h.task.count
-            self.bar.total = self.total
+            self._give_up(h.task, cause)
         else:
             self.deferred.append((time.monotonic(), h.task))
 
@@ -477,10 +478,14 @@ class _Run:
         rec = failures.load(self.root, task.shard_id)
         if rec.in_run(self.opts.run_id) < self.opts.max_attempts:
             return False
-        self.gave_up[task.shard_id] = rec.last_cause
+        self._give_up(task, rec.last_cause)
+        return True
+
+    def _give_up(self, task: ShardTask, cause: str):
+        """No more attempts at this shard in this run: it leaves the progress bar's total."""
+        self.gave_up[task.shard_id] = cause
         self.total -= task.count
         self.bar.total = self.total
-        return True
 
     def _listed_now(self, task: ShardTask) -> bool:
         """Re-read the manifest if the shard's file exists (another writer may have listed it)."""
@@ -533,8 +538,7 @@ class _Run:
             self._on_failed(shard, f"shard {shard}: the worker process died (exit code {code}) while rendering it")
         else:
             self.idle_crashes[wid] = self.idle_crashes.get(wid, 0) + 1
-        self.procs[wid] = self._process(wid)
-        self._start_workers([self.procs[wid]])
+        self._replace_worker(wid)
 
     def _crash_error(self, wid: int, code: int) -> str | None:
         if self.procs[wid].exitcode is None:  # replaced by _on_crash: the run goes on

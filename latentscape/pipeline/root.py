@@ -14,7 +14,7 @@ from typing import Iterator
 
 from latentscape.dataset.format import MANIFEST, SHARD_DIR, open_shard, sha256_file, shard_name
 from latentscape.dataset.manifest import latent_schema, load_manifest, new_manifest, save_manifest
-from latentscape.files import owner_tag
+from latentscape.files import create_in_shared_dir, owner_tag
 from latentscape.errors import DatasetMismatchError, FormatError
 from latentscape.resolve import ResolvedDataset, check_identity
 from latentscape.pipeline import claims
@@ -192,14 +192,8 @@ def claim_shard(root: Path, task: ShardTask, ttl: float) -> claims.Lease | None:
         if isinstance(old.get("tag"), str) and "/" not in old["tag"]:
             shard_tmp(root, task, old["tag"]).unlink(missing_ok=True)
 
-    for attempt in range(3):
-        (root / CLAIMS).mkdir(exist_ok=True)
-        try:
-            return claims.acquire(claim_path(root, task), ttl, on_takeover=cleanup)
-        except FileNotFoundError:  # another writer removed the (then empty) folder in between
-            if attempt == 2:
-                raise
-    return None
+    return create_in_shared_dir(root / CLAIMS, lambda: claims.acquire(claim_path(root, task), ttl,
+                                                                      on_takeover=cleanup))
 
 
 def commit_shard(root: Path, task: ShardTask, tmp: Path, record: dict, lease: claims.Lease) -> tuple[dict, bool]:

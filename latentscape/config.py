@@ -18,6 +18,7 @@ from typing import Any
 import yaml
 
 from latentscape.errors import SpecError
+from latentscape.latents.designs import Design
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
 from latentscape.latents.geometry import CANONICAL_VIEWS
 from latentscape.latents.space import (GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value,
@@ -28,6 +29,7 @@ CATEGORY_SAMPLING = ("balanced", "objects")
 _GZIP = tuple(f"gzip-{i}" for i in range(10))
 COMPRESSIONS = ("none", "lzf", *_GZIP, "zstd")
 MAX_DEPTH = 4  # levels a spec nests: top -> distributions -> NAME -> values [...]
+DESIGN_DEPTH = 6  # design -> blocks -> [block] -> distributions -> NAME -> values
 
 
 RENDER_KEYS = ("samples", "denoise", "passes", "view_transform", "denoise_prefilter", "adaptive_threshold",
@@ -52,8 +54,10 @@ QUALITY_PRESETS: dict[str, dict] = {
     "standard": {"samples": 8, "denoise": True, "denoise_prefilter": "fast"},
     "high": {"samples": 64, "denoise": True, "denoise_prefilter": "fast"},
 }
-LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit"}
+LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit",
+               "frame": "box", "design": None}
 SIZES = ("unit", "real")
+FRAMES = ("box", "centre")  # the in-frame rule: the projected bounding box, or only the centre, inside the frame
 MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fidelity.md)
 
 
@@ -166,8 +170,11 @@ class DatasetSpec:
     min_visible: float | None = None  # share of the image's pixels the object's hull must cover (0: off)
     min_contrast: float | None = None  # on solid backgrounds: predicted object-to-surround difference, /255 (0: off)
     size: str = "unit"  # unit: longest side 1 m; real: the catalogue's real-world size (positions scale with it)
+    frame: str = "box"  # the in-frame rule: box (the whole projected bounding box) | centre (only the centre)
+    design: Design | None = None  # grid, sweep, pairs or blocks (latents/designs.py); None: i.i.d. draws
 
     def __post_init__(self):
+        self._apply_design()
         if self.canonical_pose is None:
             object.__setattr__(self, "canonical_pose", "front" if self.pose_mode == "facing" else "three_quarter")
         if self.min_visible is None:  # on where pose, position or scale may be re-drawn
@@ -181,6 +188,24 @@ class DatasetSpec:
             object.__setattr__(self, key, tuple(getattr(self, key)))
         object.__setattr__(self, "fix", tuple(sorted(self.fix, key=lambda kv: kv[0])))
         object.__setattr__(self, "distributions", tuple(sorted(self.distributions, key=lambda kv: kv[0])))
+
+    def _apply_design(self):
+        """What a design decides of the other fields: n (grid, sweep, blocks), the pose mode (a level
+        naming an Euler angle needs per-angle values) and, for a grid with fixed others, vary."""
+        d = self.design
+        if d is None:
+            return
+        if not isinstance(d, Design):
+            raise SpecError(f"design must be a Design, got {_show(d)}")
+        if d.derives_n():
+            object.__setattr__(self, "n", d.images())
+        if d.kind in ("grid", "sweep") and d.names_euler() and self.pose_mode == "so3":
+            object.__setattr__(self, "pose_mode", "euler")
+        if d.kind == "grid" and d.others == "fixed":
+            named = {PARAMS[k].group for k in d.level_names}
+            object.__setattr__(self, "vary", tuple(g for g in GROUPS if g in named))
+        if d.kind == "pairs" and isinstance(self.n, int) and self.n % 2:
+            raise SpecError(f"a pairs design needs an even n (n/2 pairs), got {self.n}")
 
     # ---- validation -------------------------------------------------------
     def validate(self, where: str = "") -> "DatasetSpec":
@@ -204,6 +229,7 @@ class DatasetSpec:
         _number_in(self.min_visible, 0.0, 0.5, "min_visible", "[0, 0.5] (a share of the image's pixels)")
         _number_in(self.min_contrast, 0.0, 255.0, "min_contrast", "[0, 255] (8-bit luminance steps)")
         _one_of(self.size, SIZES, "size")
+        _one_of(self.frame, FRAMES, "frame")
         _one_of(self.category_sampling, CATEGORY_SAMPLING, "category_sampling")
         _one_of(self.license, ("any", "cc0"), "license")
         _strict_bool(self.skip_bad_assets, "skip_bad_assets")
@@ -253,6 +279,7 @@ class DatasetSpec:
             "storage": {"compression": self.storage.compression},
             "canonical_pose": self.canonical_pose,
             "min_visible": float(self.min_visible), "min_contrast": float(self.min_contrast), "size": self.size,
+            "frame": self.frame, "design": self.design.to_dict() if self.design else None,
         }
 
     def identity_dict(self) -> dict:
@@ -278,12 +305,16 @@ class DatasetSpec:
         """Build and validate; every error names `where`, the key, the bad value and the allowed ones."""
         if not isinstance(d, dict):
             raise SpecError(f"{where}: expected a mapping at the top level, got {type(d).__name__}")
-        check_depth(d, where)
+        check_depth({k: v for k, v in d.items() if k != "design"}, where)
+        if isinstance(d.get("design"), (dict, list)):
+            check_depth(d["design"], f"{where}: design", DESIGN_DEPTH,
+                        "design -> blocks -> [block] -> distributions -> NAME -> values")
         known = {f.name for f in dataclasses.fields(DatasetSpec)}
         _no_unknown(d, known, where)
         kw = dict(d)
         try:
             _convert(kw, where)
+            _check_design_n(kw)
             return DatasetSpec(**kw)
         except SpecError as e:
             msg = str(e)
@@ -339,11 +370,12 @@ def load_yaml(path: str | Path):
     return {} if data is None else data
 
 
-def check_depth(data, where: str = "spec", limit: int = MAX_DEPTH) -> None:
+def check_depth(data, where: str = "spec", limit: int = MAX_DEPTH,
+                shape: str = "top -> distributions -> NAME -> values") -> None:
     """Refuse data nested deeper than `limit` levels or cyclic (YAML anchors allow both); recursion stays
     within `limit`, and objects shared through anchors are measured once."""
     too_deep = SpecError(f"{where}: nested more than {limit} levels deep or self-referencing; "
-                         f"allowed: at most {limit} levels (top -> distributions -> NAME -> values)")
+                         f"allowed: at most {limit} levels ({shape})")
     heights: dict[int, int] = {}
 
     def height(obj, depth: int, stack: set) -> int:
@@ -494,10 +526,20 @@ def _convert(kw: dict, where: str) -> None:
             _one_of(r["quality"], tuple(QUALITY_PRESETS), "render.quality")
             r = {**QUALITY_PRESETS[r["quality"]], **r}
         kw["render"] = RenderSettings(**r)
+    if kw.get("design") is not None:
+        kw["design"] = Design.from_dict(kw["design"], "design")
     if "storage" in kw:
         st = _mapping(kw["storage"], "storage", "compression")
         _no_unknown(st, {"compression"}, f"{where}: storage")
         kw["storage"] = StorageSettings(**st)
+
+
+def _check_design_n(kw: dict) -> None:
+    """A grid's, sweep's or blocks design's n follows from it: a different n written beside it is refused."""
+    d = kw.get("design")
+    if isinstance(d, Design) and d.derives_n() and "n" in kw and kw["n"] != d.images():
+        raise SpecError(f"n = {_show(kw['n'])}, but the {d.kind} design has {d.images():,} images; leave n out "
+                        f"(a {d.kind}'s n follows from it)")
 
 
 def _mapping(v, key: str, shape: str) -> dict:

@@ -19,6 +19,7 @@ from latentscape.assets.library import AssetLibrary, ObjectInfo
 from latentscape.assets.sources import build_library, resolve_sources
 from latentscape.config import DatasetSpec, spec_hash
 from latentscape.errors import DatasetMismatchError, SpecError
+from latentscape.latents.design_sampling import DesignSampler
 from latentscape.latents.distributions import Dist, fixed
 from latentscape.latents.sampling import DrawRules, LatentSampler
 from latentscape.latents.space import PARAMS, default_dist, varying_groups
@@ -37,19 +38,37 @@ class ResolvedDataset:
     backgrounds: tuple[Background, ...]
     distributions: tuple[tuple[str, Dist], ...]
     scene: str = SCENE
+    block_distributions: tuple[tuple[tuple[str, Dist], ...], ...] = ()  # a blocks design: each block's
 
     @property
     def dists(self) -> dict[str, Dist]:
         return dict(self.distributions)
 
     @cached_property
-    def sampler(self) -> LatentSampler:
+    def sampler(self) -> LatentSampler | DesignSampler:
+        """Draws each image's latents: a `LatentSampler`, or a `DesignSampler` for a designed dataset."""
+        design = self.spec.design
+        if design is None:
+            return self._latent_sampler(self.dists)
+        if design.kind == "blocks":
+            return DesignSampler(design, [self._latent_sampler(dict(b)) for b in self.block_distributions], ())
+        return DesignSampler(design, [self._latent_sampler(self.dists)], self.design_levels())
+
+    def _latent_sampler(self, dists: dict) -> LatentSampler:
         s = self.spec
         rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling,
-                          s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform)
-        return LatentSampler(rules, self.dists, self.library, tuple((b.kind, b.rgb) for b in self.backgrounds))
+                          s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform, s.frame)
+        return LatentSampler(rules, dists, self.library, tuple((b.kind, b.rgb) for b in self.backgrounds))
+
+    def design_levels(self) -> tuple[tuple[str, tuple], ...]:
+        """The design's levels with categorical values as indices (the values the images hold)."""
+        return tuple((k, _level_indices(k, v, self.library, len(self.backgrounds)))
+                     for k, v in (self.spec.design.levels if self.spec.design else ()))
 
     def varying_groups(self) -> list[str]:
+        if self.block_distributions:
+            union = {g for b in self.block_distributions for g in varying_groups(dict(b))}
+            return [g for g in varying_groups({**self.dists}) + sorted(union) if g in union]
         return varying_groups(self.dists)
 
     # ---- identity ----------------------------------------------------------
@@ -65,6 +84,8 @@ class ResolvedDataset:
             "objects": [_object_record(o, self._object_keys()) for o in self.library.objects],
             "skipped": list(self.library.skipped),
             "backgrounds": [_background_record(b) for b in self.backgrounds],
+            **({"block_distributions": [{k: d.to_dict() for k, d in b} for b in self.block_distributions]}
+               if self.block_distributions else {}),
         }
 
     def _object_keys(self) -> tuple[str, ...]:
@@ -102,7 +123,9 @@ class ResolvedDataset:
         paths = _local_background_paths(spec, d["backgrounds"])
         backgrounds = tuple(_background(r, p) for r, p in zip(d["backgrounds"], paths))
         dists = tuple((k, Dist.from_dict(v, f"resolved distributions.{k}")) for k, v in d["distributions"].items())
-        return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, d.get("scene", SCENE))
+        blocks = tuple(tuple((k, Dist.from_dict(v, f"resolved block distributions.{k}")) for k, v in b.items())
+                       for b in d.get("block_distributions", ()))
+        return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, d.get("scene", SCENE), blocks)
 
 
 def resolve(spec: DatasetSpec) -> ResolvedDataset:
@@ -111,8 +134,25 @@ def resolve(spec: DatasetSpec) -> ResolvedDataset:
     library = asset_library("+".join(sources), spec.assets, spec.license, spec.skip_bad_assets)
     backgrounds = tuple(backgrounds_for(spec))
     dists = _resolve_dists(spec, library, len(backgrounds))
-    return ResolvedDataset(spec, sources + tuple(f"folder:{Path(f).resolve()}" for f in spec.assets), library,
-                           backgrounds, tuple(sorted(dists.items())))
+    blocks = tuple(tuple(sorted(_resolve_dists(b, library, len(backgrounds)).items())) for b in block_specs(spec))
+    resolved = ResolvedDataset(spec, sources + tuple(f"folder:{Path(f).resolve()}" for f in spec.assets), library,
+                               backgrounds, tuple(sorted(dists.items())), SCENE, blocks)
+    resolved.design_levels()  # categorical level names that do not exist: one line now
+    return resolved
+
+
+def block_specs(spec: DatasetSpec) -> list[DatasetSpec]:
+    """One spec per block of a blocks design: the spec with the block's vary, fix and distributions."""
+    if spec.design is None or spec.design.kind != "blocks":
+        return []
+    base = {**spec.to_dict(), "design": None}
+    out = []
+    for b in spec.design.blocks:
+        fix = {**base["fix"], **{k: (list(v) if isinstance(v, tuple) else v) for k, v in b.fix}}
+        dists = {**base["distributions"], **{k: d.to_dict() for k, d in b.distributions}}
+        out.append(DatasetSpec.from_dict({**base, "n": b.n, "vary": list(b.vary), "fix": fix, "distributions": dists},
+                                         where=f"design block {b.name}"))
+    return out
 
 
 def asset_library(library: str = "default", folders=(), licence: str = "any", skip_bad: bool = False) -> AssetLibrary:
@@ -164,17 +204,32 @@ def _list_difference(key: str, then, now) -> str:
 def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, n_backgrounds: int) -> dict[str, Dist]:
     fixes = dict(spec.fix)
     overrides = spec.dist_overrides()
+    design = spec.design
+    levels = dict(design.levels) if design is not None and design.kind in ("grid", "sweep") else {}
+    others_fixed = design is not None and design.kind == "grid" and design.others == "fixed"
     out = {}
     for name in spec.active_params():
         p = PARAMS[name]
-        if name in fixes:
+        if name in levels:  # the images hold the levels: a choice over them says so in the schema
+            out[name] = Dist(kind="choice", values=tuple(levels[name]))
+        elif name in fixes:
             out[name] = fixed(fixes[name])
-        elif p.group in spec.vary:
+        elif p.group in spec.vary and not others_fixed:
             out[name] = overrides.get(name, default_dist(name, spec.pose_mode))
         else:
             out[name] = fixed(p.canonical)
     _resolve_indices(out, spec, lib, n_backgrounds, fixes)
     return out
+
+
+def _level_indices(name: str, values: tuple, lib: AssetLibrary, n_backgrounds: int) -> tuple:
+    if name == "category":
+        return tuple(lib.category_index(v) for v in values)
+    if name == "object_id":
+        return tuple(lib.object_index(v) for v in values)
+    if name == "background_id":
+        return tuple(_bg_index(v, n_backgrounds) for v in values)
+    return tuple(values)
 
 
 def _resolve_indices(out, spec, lib, n_backgrounds, fixes):

@@ -7,6 +7,8 @@ import click
 
 from latentscape.config import QUALITY_PRESETS, DatasetSpec, load_yaml, parse_dist, parse_fix, parse_vary
 from latentscape.errors import SpecError
+from latentscape.latents.designs import DESIGN_KINDS, Design, parse_levels
+from latentscape.presets import PRESETS, preset_path
 from latentscape.latents.distributions import Dist, show_value
 from latentscape.latents.space import PARAMS, check_dist, check_value
 
@@ -54,6 +56,25 @@ SPEC_OPTIONS = [
                  help="unit: every object's longest side is 1 m (default); real: the catalogue's real-world size, "
                       "with the position ranges scaled by it."),
     click.option("--compression", help="Shard compression: none, lzf, gzip-N, zstd."),
+    click.option("--frame", type=click.Choice(["box", "centre"]),
+                 help="In-frame rule: box (default; the whole projected bounding box inside the frame, with "
+                      "--margin) or centre (only the centre: objects may be cut by the frame edge)."),
+    click.option("--preset", help="Start from a shipped preset spec: " + ", ".join(PRESETS) +
+                 " (docs/presets.md); --config is not allowed with it, flags override it."),
+    click.option("--design", type=click.Choice(["iid", *DESIGN_KINDS[:3]]),
+                 help="iid (default): independent draws; grid: every combination of --levels; sweep: --n-base "
+                      "draws each swept along --sweep; pairs: image pairs that differ in --differ (docs/designs.md)."),
+    click.option("--levels", "levels", multiple=True,
+                 help="grid: NAME=START:STOP:COUNT (angles in degrees; STOP excluded for circular latents) or "
+                      "NAME=A,B,C (values or names); repeatable, first slowest."),
+    click.option("--others", type=click.Choice(["fixed", "random"]),
+                 help="grid: the latents without levels held at their canonical values (fixed, default) or drawn "
+                      "per image (random)."),
+    click.option("--sweep", "sweep", help="sweep: the swept latent's levels, NAME=START:STOP:COUNT or NAME=A,B,C."),
+    click.option("--n-base", type=int, help="sweep: number of base draws (n = n-base x levels)."),
+    click.option("--differ", help="pairs: groups the two images of a pair differ in, e.g. pose or pose,scale."),
+    click.option("--k-random", type=int, help="pairs: instead of --differ, K groups picked at random per pair."),
+    click.option("--max-n", type=int, help="Largest grid or sweep accepted (default 1,000,000)."),
 ]
 
 
@@ -72,20 +93,34 @@ def spec_options(f):
 # Fields whose default depends on others (canonical_pose on pose_mode, the guarantees on vary).
 DERIVED_DEFAULTS = ("canonical_pose", "min_visible", "min_contrast")
 
+_DESIGN_KEYS = ("preset", "design", "levels", "others", "sweep", "n_base", "differ", "k_random", "max_n")
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
-              "samples", "denoise", "passes", "view_transform", "compression", "quality"}
+              "samples", "denoise", "passes", "view_transform", "compression", "quality", "frame",
+              *_DESIGN_KEYS}
 
 
 def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=None, passes=None,
-                    view_transform=None, compression=None, quality=None, **flags) -> DatasetSpec:
-    """Start from the YAML file (or defaults) and apply every flag given.
+                    view_transform=None, compression=None, quality=None, preset=None, design=None, levels=(),
+                    others=None, sweep=None, n_base=None, differ=None, k_random=None, max_n=None,
+                    **flags) -> DatasetSpec:
+    """Start from the YAML file (or a preset, or the defaults) and apply every flag given.
 
     Each --fix and --dist is checked on its own first, so its error names the flag as typed.
     """
+    if preset is not None:
+        if config_path:
+            raise SpecError("give --preset or --config, not both (copy the preset to a file to edit it: "
+                            "latentscape config --preset NAME > spec.yaml)")
+        config_path = str(preset_path(preset))
     base = DatasetSpec.from_yaml(config_path).to_dict() if config_path else DatasetSpec().to_dict()
     written = set(load_yaml(config_path)) if config_path else set()
+    new_design = _design_from_flags(design, levels, others, sweep, n_base, differ, k_random, max_n)
+    if new_design is not False:
+        base["design"] = new_design.to_dict() if new_design else None
+        if new_design and new_design.derives_n() and flags.get("n") is None:
+            base.pop("n", None)  # follows from the design
     for k in DERIVED_DEFAULTS:  # not written down: derive them again from the fields as the flags leave them
         if k not in written:
             base[k] = None
@@ -115,9 +150,40 @@ def spec_from_flags(config_path=None, fix=(), dist=(), samples=None, denoise=Non
     base["render"] = render
     if compression is not None:
         base["storage"] = {"compression": compression}
-    any_flag = given or fix or dist or {samples, denoise, passes, view_transform, compression, quality} != {None}
+    any_flag = given or fix or dist or {samples, denoise, passes, view_transform, compression, quality} != {None} \
+        or new_design is not False
     where = f"{config_path} with flags" if config_path and any_flag else (config_path or "flags")
     return DatasetSpec.from_dict(base, where=where)
+
+
+def _design_from_flags(kind, levels, others, sweep, n_base, differ, k_random, max_n):
+    """The design the flags describe: a Design, None (--design iid) or False (no design flag: keep the file's)."""
+    used = {"--levels": bool(levels), "--others": others is not None, "--sweep": sweep is not None,
+            "--n-base": n_base is not None, "--differ": differ is not None, "--k-random": k_random is not None,
+            "--max-n": max_n is not None}
+    given = [k for k, v in used.items() if v]
+    if kind is None:
+        if given:
+            raise SpecError(f"{given[0]} belongs to a design; add --design grid, sweep or pairs")
+        return False
+    belongs = {"iid": (), "grid": ("--levels", "--others", "--max-n"), "sweep": ("--sweep", "--n-base", "--max-n"),
+               "pairs": ("--differ", "--k-random")}[kind]
+    stray = [k for k in given if k not in belongs]
+    if stray:
+        raise SpecError(f"{stray[0]} does not apply to --design {kind}; it takes {', '.join(belongs) or 'no option'}")
+    if kind == "iid":
+        return None
+    kw = {"max_n": max_n} if max_n is not None else {}
+    if kind == "grid":
+        if not levels:
+            raise SpecError("--design grid needs --levels NAME=START:STOP:COUNT (or NAME=A,B,C), one per latent")
+        return Design(kind="grid", levels=tuple(parse_levels(x) for x in levels), others=others or "fixed", **kw)
+    if kind == "sweep":
+        if sweep is None or n_base is None:
+            raise SpecError("--design sweep needs --sweep NAME=START:STOP:COUNT and --n-base N")
+        return Design(kind="sweep", levels=(parse_levels(sweep, "--sweep"),), n_base=n_base, **kw)
+    groups = tuple(g.strip() for g in differ.split(",")) if differ is not None else ()
+    return Design(kind="pairs", differ=groups, k_random=k_random or 0)
 
 
 def _checked_fixes(items) -> dict:

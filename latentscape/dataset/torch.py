@@ -19,17 +19,20 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
+from latentscape.dataset.design_access import design_of, grid_index, sweep_index
 from latentscape.dataset.encodings import TargetEncoder, resolve_targets, save_stats, split_stats
 from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
 from latentscape.dataset.remote import fetch_release, is_release_ref
 from latentscape.dataset.splits import create_split, resolve_split, split_path
+from latentscape.dataset.reader import DatasetReader
 from latentscape.errors import FormatError, SplitError, TargetError
+from latentscape.latents.space import GROUPS
 
 IMAGE_MODES = ("float", "uint8", "pil", "numpy")
 
-__all__ = ["LatentDataset", "LatentIterableDataset"]
+__all__ = ["LatentDataset", "LatentIterableDataset", "LatentPairs"]
 
 
 def _chunk_decoder(dset):
@@ -288,6 +291,71 @@ class LatentDataset(_Base, Dataset):
 
     def __repr__(self) -> str:
         return "\n".join(self._repr_lines(len(self)))
+
+    # ---- design coordinates -------------------------------------------------------
+    @property
+    def design(self) -> dict | None:
+        """The design the dataset was made with (`spec.design` of its manifest), or None for i.i.d. draws."""
+        return design_of(self.manifest)
+
+    def item_of(self, index: int) -> int:
+        """The item i with `ds.indices[i] == index` (a global image index), or a clear error."""
+        i = int(np.searchsorted(self.indices, index))
+        if i >= len(self.indices) or self.indices[i] != index:
+            raise TargetError(f"image {index} is not in split {self.split_name!r}")
+        return i
+
+    def grid_item(self, **levels: int):
+        """`ds[i]` of the grid image at these level indices, e.g. `ds.grid_item(yaw=3, category=1)`."""
+        return self[self.item_of(grid_index(self.design, **levels))]
+
+    def sweep_item(self, base: int, level: int):
+        """`ds[i]` of sweep base draw `base` at level index `level`."""
+        return self[self.item_of(sweep_index(self.design, base, level))]
+
+
+class LatentPairs(Dataset):
+    """The pairs of a pairs-design dataset: `ds[j]` -> (img_a, img_b, changed).
+
+    `changed` is a bool tensor over `ds.groups` (the latent groups): the groups images 2j and
+    2j+1 differ in (every other latent is identical). With a `split`, the pairs whose two
+    images are both in it. `ds.targets(j)` gives both images' encoded targets; other keyword
+    arguments are `LatentDataset`'s."""
+
+    def __init__(self, root, targets=("category",), split=None, transform=None, **kw):
+        self.images = LatentDataset(root, targets, split, transform, **kw)
+        design = self.images.design
+        if not design or design.get("kind") != "pairs":
+            raise TargetError(f"{root} is not a pairs dataset (its design: {design['kind'] if design else 'i.i.d.'}); "
+                              f"render one with --design pairs")
+        self.groups = GROUPS
+        with DatasetReader(self.images.root) as r:
+            mask = r.latents(["category"])["meta/design_changed"]
+        idx = self.images.indices
+        a = idx[(idx % 2 == 0) & np.isin(idx + 1, idx)]
+        self._a = np.searchsorted(idx, a)
+        self._b = self._a + 1
+        bits = mask[a][:, None] >> np.arange(len(GROUPS))[None, :]
+        self._changed = torch.from_numpy((bits & 1).astype(bool))
+
+    def __len__(self) -> int:
+        return len(self._a)
+
+    def __getitem__(self, j):
+        n = len(self)
+        if not -n <= j < n:
+            raise IndexError(f"pair {j} out of range for {n} pairs")
+        j = int(j) % n
+        img_a, _ = self.images[int(self._a[j])]
+        img_b, _ = self.images[int(self._b[j])]
+        return img_a, img_b, self._changed[j].clone()
+
+    def targets(self, j: int):
+        """The encoded targets of both images of pair j."""
+        return self.images.targets_of(int(self._a[j])), self.images.targets_of(int(self._b[j]))
+
+    def changed_names(self, j: int) -> list[str]:
+        return [g for g, c in zip(self.groups, self._changed[j].tolist()) if c]
 
 
 class LatentIterableDataset(_Base, IterableDataset):

@@ -41,6 +41,7 @@ class DrawRules:
     min_contrast: float = 0.0  # least predicted object-to-surround contrast on solid backgrounds, /255
     size: str = "unit"  # unit | real: positions scale with the object's real size
     view_transform: str = "standard"  # the display curve the contrast is predicted through
+    frame: str = "box"  # the in-frame rule: box (the projected bounding box) | centre (only the centre)
 
 
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -129,7 +130,24 @@ class LatentSampler:
             out["predicted_visible"] = self.visible_fraction(obj, out["rotation_quat"], out["scale"], pos)
         out["predicted_contrast"] = self.contrast(out)
 
+    def check(self, progress=None) -> None:
+        """Surface sampling errors before anything is rendered (a designed dataset checks every point)."""
+        self.sample(0)
+
     # ---- guarantees ----------------------------------------------------------
+    def in_frame(self, lat: dict) -> bool:
+        """The in-frame rule for stored latents `lat` (object, pose, scale, position)."""
+        obj = lat["object_id"]
+        pts = self._frame_points(obj, lat["rotation_quat"], lat["scale"]) + np.asarray(lat["position"])
+        return geo.corners_in_frame(pts, geo.frame_limit(self.rules.fov_deg, self.rules.margin))
+
+    def _frame_points(self, obj: int, quat, scale: float) -> np.ndarray:
+        """Camera-frame points (about the object's centre) the in-frame rule keeps inside the frame."""
+        if self.rules.frame == "centre":
+            return np.zeros((1, 3))
+        return geo.object_points_camera(geo.box_corners(self._extents[obj]), np.zeros(3),
+                                        geo.quat_mul(self._q0, quat), scale * self._unit[obj])
+
     def visible_fraction(self, obj: int, quat, scale: float, position) -> float:
         """Share of the image covered by the object's convex hull at this pose (NaN without a hull)."""
         if not self._measured:
@@ -256,14 +274,12 @@ class LatentSampler:
 
     def _draw_position(self, rng, obj, quat, scale, index):
         d, rules = self.dists, self.rules
-        extents = self._extents[obj]
         names = ("image_x", "image_y", "distance") if rules.position_mode == "image" else (
             "position_x", "position_y", "position_z")
         varying = any(d[k].kind != "fixed" for k in names)
         # corners relative to the centre do not change between position draws
         unit = self._unit[obj]  # positions and the object scale with its real size (1 with --size unit)
-        rel = geo.object_points_camera(geo.box_corners(extents), np.zeros(3), geo.quat_mul(self._q0, quat),
-                                       scale * unit)
+        rel = self._frame_points(obj, quat, scale)
         limit = geo.frame_limit(rules.fov_deg, rules.margin)
         for rejections in range(MAX_REJECTIONS + 1):
             a, b, c = (float(d[k].sample(rng)) for k in names)

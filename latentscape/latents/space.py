@@ -168,6 +168,16 @@ META = {
 }
 
 
+# Per-image fields of designed datasets (latents/designs.py), stored in meta/ beside META when present.
+DESIGN_META = {
+    "design_levels": ("int32", "grid: the image's level index of each latent in the grid (first name slowest)"),
+    "design_point": ("int64", "sweep: the base draw; pairs: the pair"),
+    "design_member": ("int32", "sweep: the level index of the swept latent; pairs: 0 or 1"),
+    "design_changed": ("int32", "pairs: bitmask over the groups (bit i: GROUPS[i]) the pair's images differ in"),
+    "design_block": ("int32", "blocks: the block (e.g. HvM variation level) the image belongs to"),
+}
+
+
 # Default distributions that depend on the pose mode (others: Param.default).
 # upright: any turn about the up axis, a small tilt and roll (furniture stays on its feet);
 # facing: the seed paper's: around the canonical camera-facing pose, each angle U(-45deg, 45deg).

@@ -91,7 +91,7 @@ def render_on_cluster(resolved: ResolvedDataset, root: str | Path, opts: Cluster
                       max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> ClusterSummary:
     """Render every missing shard of `resolved` into `root` with `opts.jobs` cluster jobs."""
     root = Path(root)
-    resolved.sampler.sample(0)  # sampling errors before anything is submitted
+    resolved.sampler.check()  # sampling errors (and impossible design points) before anything is submitted
     _require_assets(resolved, "")
     engine = make_engine(root, opts)
     engine.check()

@@ -168,7 +168,7 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
                           "under `if __name__ == \"__main__\":` (multiprocessing spawns workers)")
     root = Path(root)
     spec = resolved.spec
-    resolved.sampler.sample(0)  # surface sampling errors before starting Blender
+    resolved.sampler.check()  # sampling errors (and design points that cannot be drawn) before starting Blender
     _require_assets(resolved, "")
     if available is None and device != "cpu":
         from latentscape.renderer.probe import probe_devices

@@ -16,6 +16,7 @@ from latentscape.dataset.format import MANIFEST, SHARD_DIR, open_shard, sha256_f
 from latentscape.dataset.manifest import latent_schema, load_manifest, new_manifest, save_manifest
 from latentscape.files import create_in_shared_dir, owner_tag
 from latentscape.errors import DatasetMismatchError, FormatError
+from latentscape.pipeline.design_table import DESIGN_TABLE, ensure_design_table
 from latentscape.resolve import ResolvedDataset, check_identity
 from latentscape.pipeline import claims
 from latentscape.pipeline.plan import ShardTask
@@ -74,6 +75,7 @@ def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False,
         with manifest_lock(root):
             m = drop_shards(root, bad)
             _adopt_orphans(root, m, h)
+            ensure_design_table(root, resolved)
         return m, bad
     if root.exists() and (root / SHARD_DIR).is_dir() and any((root / SHARD_DIR).iterdir()) and not overwrite:
         raise DatasetMismatchError(f"{root} has shards but no manifest; use --overwrite to replace them")
@@ -90,6 +92,7 @@ def open_root(root: Path, resolved: ResolvedDataset, overwrite: bool = False,
         m = new_manifest(resolved.to_dict(), h, latent_schema(resolved.dists, resolved.spec.fov_deg),
                          resolved.library.to_dict(), [b.to_dict() for b in resolved.backgrounds])
         save_manifest(root, m)
+        ensure_design_table(root, resolved)
     return m, []
 
 
@@ -243,6 +246,7 @@ def _load_or_none(root):
 
 def _remove_dataset(root: Path):
     (root / MANIFEST).unlink(missing_ok=True)
+    (root / DESIGN_TABLE).unlink(missing_ok=True)
     # failure records and job logs describe the dataset being replaced
     for d in (SHARD_DIR, "failures", "jobs"):
         shutil.rmtree(root / d, ignore_errors=True)

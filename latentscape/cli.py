@@ -116,6 +116,8 @@ def _verify_rerender(root, k, seed, device):
               "content hashes, backgrounds, distributions) and its identity hash instead.")
 def config_cmd(spec, dump, resolved):
     """Show the dataset spec that the given flags and --config describe."""
+    for line in spec.notes():
+        click.echo(f"# {line}")
     if resolved:
         import yaml
         from latentscape.api import resolve
@@ -167,6 +169,8 @@ def render(spec, out, repair_root, device, workers, workers_per_device, overwrit
     elif out is None:
         raise click.UsageError("missing option '--out' (the dataset root), or use --repair ROOT")
     else:
+        for line in spec.notes():
+            click.echo(line)
         s = render_spec(spec, out, overwrite=overwrite, cluster=cluster, **kw)
     click.echo(s.line())
 

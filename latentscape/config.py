@@ -334,6 +334,19 @@ class DatasetSpec:
         d.update(changes)
         return DatasetSpec.from_dict(d)
 
+    def notes(self) -> list[str]:
+        """What the design decided of the other fields, in words (printed by `config` and `render`)."""
+        d = self.design
+        if d is None:
+            return []
+        out = [d.describe(self.n)]
+        if d.kind in ("grid", "sweep") and d.names_euler():
+            out.append(f"pose_mode {self.pose_mode}: the levels name {', '.join(k for k in d.level_names if k in ('yaw', 'pitch', 'roll'))}, "
+                       f"which needs per-angle values (the default pose mode so3 has none)")
+        if d.kind == "grid" and d.others == "fixed":
+            out.append("others fixed: every latent without levels is held at its canonical value (or its --fix)")
+        return out
+
     def dist_overrides(self) -> dict[str, Dist]:
         return dict(self.distributions)
 

@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 
+from latentscape.dataset.design_access import design_of
 from latentscape.dataset.reader import DatasetReader
 from latentscape.errors import FormatError
 from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
+from latentscape.latents.designs import describe_design
 from latentscape.latents.space import GROUPS, PARAMS, varying_groups
 
 
@@ -27,6 +29,7 @@ def describe(root: str | Path) -> str:
         f"dataset   {Path(root)}  (spec {m['spec_hash']}, latentscape {m.get('latentscape_version')})",
         f"images    {done} of {m['n']} in {len(m['shards'])} shard(s), {m['resolution']}x{m['resolution']} RGB",
         f"on disk   {nbytes / 1e6:.1f} MB ({nbytes / max(done, 1) / 1e3:.1f} kB/image)",
+        *([f"design    {describe_design(design, m['n'])}"] if (design := design_of(m)) else []),
         f"varying   {', '.join(varying) or '(none)'}",
         f"fixed     {', '.join(_fixed_desc(g, dists, m) for g in fixed) or '(none)'}",
         "latents",

@@ -21,6 +21,7 @@ from latentscape.latents.space import GROUPS, LATENTS, META, DESIGN_META, REDRAW
 _STREAM = {"grid": 1, "sweep": 2, "pairs": 3, "k_random": 4}  # generators: SeedSequence([seed, stream, point])
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
 _LEVERS = {"frame": ("position",), "visible": REDRAW["visible"], "contrast": REDRAW["contrast"]}
+_FRAME_PATIENCE = 100  # position re-draws before an out-of-frame point also re-draws its pose and scale
 _CHECK_POINTS = 1_000_000  # check() samples at most this many grid points before rendering
 
 
@@ -131,7 +132,10 @@ class DesignSampler:
                 break
             j, cause = failed
             counts[cause] += 1
-            groups = self._levers(cause, pinned)
+            # where 100 positions in a row failed at this pose and scale (e.g. a pinned image_x near the edge
+            # and a large object), re-draw those too: counted, like every re-draw
+            stuck = cause == "frame" and counts["frame"] % _FRAME_PATIENCE == 0
+            groups = self._levers("visible" if stuck else cause, pinned)
             if not groups:
                 raise SamplingError(self._refusal(point, member_pins[j], members[j], cause))
             self._draw(rng, base, groups, pins)
@@ -139,8 +143,7 @@ class DesignSampler:
             if redo:
                 self._draw_own(rng, base, own, redo)
         else:
-            raise SamplingError(f"design point {point}: no draw in {MAX_REJECTIONS} met the in-frame rule and the "
-                                f"guarantees ({self._refusal(point, member_pins[j], members[j], cause)})")
+            raise SamplingError(self._refusal(point, member_pins[j], members[j], cause, groups))
         mask = sum(1 << GROUPS.index(g) for g in changed)
         for m in members:
             m.update(rejections=counts["frame"], rejections_visible=counts["visible"],
@@ -259,16 +262,19 @@ class DesignSampler:
             groups = [g for g in ("pose", "scale") if free(g)]
         return groups
 
-    def _refusal(self, point: int, member_pins: dict, m: dict, cause: str) -> str:
+    def _refusal(self, point: int, member_pins: dict, m: dict, cause: str, tried=()) -> str:
+        """One line naming the point, its pinned values and what failed; `tried`: the groups re-drawn in vain."""
         s = self.base
         where = f"design point {point}"
         pins = {**self._pins(point)[0], **member_pins}
         if pins:
             where += " (" + ", ".join(f"{k}={_show(v)}" for k, v in pins.items()) + ")"
+        how = (f"no draw of {', '.join(tried)} in {MAX_REJECTIONS} helped" if tried else
+               "nothing the design leaves free can help")
         if cause == "frame":
-            return (f"{where}: object {s.library.objects[m['object_id']].name!r} leaves the frame and nothing the "
-                    f"design leaves free can bring it back; change the levels, the distance or the scale")
-        return f"{where}: {s._failure_text(cause, m)}, and nothing the design leaves free can fix it"
+            return (f"{where}: object {s.library.objects[m['object_id']].name!r} leaves the frame and {how}; "
+                    f"change the levels, the distance or the scale")
+        return f"{where}: {s._failure_text(cause, m)}, and {how}"
 
     def _check_differ(self) -> None:
         """Every group named in --differ must vary (else a pair could not differ in it)."""

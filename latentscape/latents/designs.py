@@ -187,6 +187,10 @@ class Design:
             if key not in used and getattr(self, key) != value:
                 raise SpecError(f"design.{key} does not apply to a {self.kind} design")
 
+    def describe(self, n: int | None = None) -> str:
+        """One line: the design's shape and its number of images (pairs: of the `n` asked for)."""
+        return describe_design(self.to_dict(), self.images(n))
+
     # ---- (de)serialisation ---------------------------------------------------
     def to_dict(self) -> dict:
         d: dict = {"kind": self.kind}
@@ -223,6 +227,21 @@ class Design:
             return Design(**kw)
         except TypeError as e:
             raise SpecError(f"{where}: {e}") from None
+
+
+def describe_design(d: dict, n: int) -> str:
+    """One line for a stored design document (`Design.to_dict()`) of `n` images."""
+    kind = d["kind"]
+    if kind == "grid":
+        shape = " x ".join(f"{len(v)} {k}" for k, v in d["levels"].items())
+        return f"grid: {shape} = {n:,} images (others {d['others']})"
+    if kind == "sweep":
+        (name, values), = d["levels"].items()
+        return f"sweep: {d['n_base']:,} base draws x {len(values)} {name} levels = {n:,} images"
+    if kind == "pairs":
+        what = ",".join(d["differ"]) if d["differ"] else f"{d['k_random']} random group(s) per pair"
+        return f"pairs: {n // 2:,} pairs differing in {what} ({n:,} images)"
+    return "blocks: " + ", ".join(f"{b['name']} {b['n']:,}" for b in d["blocks"]) + f" = {n:,} images"
 
 
 # ---- level parsing --------------------------------------------------------------

@@ -257,3 +257,33 @@ def test_config_says_what_the_design_decided():
     assert "# pose_mode euler: the levels name yaw" in res.output
     spec = DatasetSpec.from_dict(__import__("yaml").safe_load(res.output))
     assert spec.n == 24 and spec.pose_mode == "euler"
+
+
+@pytest.mark.blender
+def test_rendered_sweep_changes_only_the_object_pixels(tmp_path):
+    """On a solid background, a pose sweep leaves every pixel outside the object untouched."""
+    from latentscape.api import render
+    from latentscape.dataset.reader import DatasetReader
+    from latentscape.config import RenderSettings
+    spec = DatasetSpec(library="placeholder", seed=3, resolution=32, fix=(("background_id", 1),),
+                       render=RenderSettings(samples=2, denoise=False, passes=("mask",)),
+                       design=Design(kind="sweep", levels=(parse_levels("yaw=0:360:3"),), n_base=2))
+    render(spec, tmp_path / "s", progress=False)
+    with DatasetReader(tmp_path / "s") as r:
+        images = np.stack([r.image(i) for i in range(6)])
+        masks = np.stack([r.mask(i) for i in range(6)])
+        lat = r.latents()
+    for b in range(2):
+        rows = slice(3 * b, 3 * b + 3)
+        # outside every level's object, beyond the 1.5 px pixel filter's reach (one pixel of dilation)
+        near = np.pad((masks[rows] > 0).any(0), 1)
+        near = near[1:-1, 1:-1] | near[:-2, 1:-1] | near[2:, 1:-1] | near[1:-1, :-2] | near[1:-1, 2:] | \
+            near[:-2, :-2] | near[:-2, 2:] | near[2:, :-2] | near[2:, 2:]
+        outside = ~near
+        assert outside.mean() > 0.3  # the object does not fill the frame
+        assert (images[rows][:, outside] == images[3 * b][outside]).all()
+        inside = ~outside
+        assert not (images[3 * b + 1][inside] == images[3 * b][inside]).all()  # the object turned
+        for name in LATENTS:
+            if name not in ("rotation_quat", "rotation_euler"):
+                assert (lat[name][rows] == lat[name][3 * b]).all(), name

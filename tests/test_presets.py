@@ -101,3 +101,15 @@ def test_config_prints_a_preset_that_round_trips(capsys):
     assert e.value.code == 0 and out.startswith("# blocks: V0 640, V3 2,560, V6 2,560 = 5,760 images")
     assert DatasetSpec.from_dict(__import__("yaml").safe_load(out)) == spec_from_flags(preset="hvm")
     assert DatasetSpec.from_yaml(preset_path("hvm")) == spec_from_flags(preset="hvm")
+
+
+@pytest.mark.parametrize("name", ["hvm", "xie2024"])
+def test_preset_identity_survives_the_manifest(name):
+    """Workers and repairs rebuild the resolved description from the manifest: same identity, same draws."""
+    from latentscape.resolve import ResolvedDataset
+    r = resolve(spec_from_flags(preset=name))
+    back = ResolvedDataset.from_dict(__import__("json").loads(__import__("json").dumps(r.to_dict())))
+    assert back.identity() == r.identity()
+    for i in (0, 700, 5000):
+        a, b = r.sampler.sample(i), back.sampler.sample(i)
+        assert all(np.array_equal(a[k], b[k]) for k in a), i

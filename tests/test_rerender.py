@@ -102,12 +102,12 @@ def test_rerender_flags_need_rerender_and_a_broken_dataset_is_not_rerendered(ref
     assert r.returncode == 1 and "--rerender skipped" in r.stderr and "rerender:" not in r.stdout, r.stdout + r.stderr
 
 
-def test_each_image_is_rendered_after_the_first_of_its_object_run():
+def test_each_image_is_rendered_after_the_first_of_its_object_run_and_the_one_before_it():
     # render order: object-major, then background (stable): rows 3, 1, 4 | 0, 2
     lat = {"object_id": np.array([1, 0, 1, 0, 0]), "background_id": np.array([0, 1, 0, 0, 2])}
     assert lead_rows(lat, 3) == [3]
     assert lead_rows(lat, 1) == [3, 1]
-    assert lead_rows(lat, 4) == [3, 4]
+    assert lead_rows(lat, 4) == [3, 1, 4]
     assert lead_rows(lat, 0) == [0]
     assert lead_rows(lat, 2) == [0, 2]
 

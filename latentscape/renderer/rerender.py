@@ -21,14 +21,18 @@ from latentscape.renderer.worker import KEEP_ALL_OBJECTS_UP_TO, WorkerConfig, _b
 
 def lead_rows(shard_latents: dict[str, np.ndarray], row: int) -> list[int]:
     """Rows of a shard to render for its row `row`, in order: the first row of `row`'s object
-    run in `render_order` (unless that is `row` itself), then `row`."""
+    run in `render_order`, the row rendered just before `row` in that run, then `row` (each only
+    where it is another row). The first row builds the object's state; the one before leaves
+    what Cycles updates only on a change (the world, the lights): it matters where consecutive
+    images share a background and lighting, as the two images of a pair or a sweep do."""
     order = render_order(shard_latents)
     objects = shard_latents["object_id"]
     p = int(np.flatnonzero(order == row)[0])
     start = p
     while start > 0 and objects[order[start - 1]] == objects[row]:
         start -= 1
-    return [int(order[start]), row] if start != p else [row]
+    rows = [int(order[start]), int(order[p - 1]) if p > start else row, row]
+    return [r for k, r in enumerate(rows) if r not in rows[:k]]
 
 
 def rerender_images(cfg: WorkerConfig, jobs: list[tuple[int, dict[str, np.ndarray]]]):

@@ -21,8 +21,9 @@ from latentscape.errors import SpecError
 from latentscape.latents.designs import Design
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
 from latentscape.latents.geometry import CANONICAL_VIEWS
-from latentscape.latents.space import (GROUPS, PARAMS, POSE_MODES, POSITION_MODES, check_dist, check_value,
-                                      params_for, REDRAW)
+from latentscape.latents.space import (GROUNDED, GROUPS, PARAMS, POSE_MODES, POSITION_MODES, SCENE_GROUP,
+                                      SCENE_TEMPLATES, USERBLEND, VARY_GROUPS, check_dist, check_value, is_blend_path,
+                                      params_for, scene_template, REDRAW)
 
 PASSES = ("mask", "depth")
 CATEGORY_SAMPLING = ("balanced", "objects")
@@ -55,10 +56,16 @@ QUALITY_PRESETS: dict[str, dict] = {
     "high": {"samples": 64, "denoise": True, "denoise_prefilter": "fast"},
 }
 LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit",
-               "frame": "box", "design": None}
+               "frame": "box", "design": None, "scene": "studio"}
 SIZES = ("unit", "real")
 FRAMES = ("box", "centre")  # the in-frame rule: the projected bounding box, or only the centre, inside the frame
 MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fidelity.md)
+
+
+def _check_scene(scene) -> None:
+    """A template name or a path ending in .blend (whether the file is usable is checked when resolving)."""
+    if not (isinstance(scene, str) and (scene in SCENE_TEMPLATES or (is_blend_path(scene) and len(scene) > 6))):
+        raise SpecError(f"unknown scene {_show(scene)}; allowed: {', '.join(SCENE_TEMPLATES)} or a FILE.blend")
 
 
 def _any_in(vary, groups) -> bool:
@@ -150,11 +157,11 @@ class DatasetSpec:
     shard_size: int = 1000
     resolution: int = 224
     fov_deg: float = 40.0
-    vary: tuple[str, ...] = GROUPS
+    vary: tuple[str, ...] = GROUPS  # all: the scene group too where the template has scene latents
     fix: tuple[tuple[str, Any], ...] = ()
     distributions: tuple[tuple[str, Dist], ...] = ()
-    position_mode: str = "image"
-    pose_mode: str = "so3"
+    position_mode: str | None = None  # None: box in a user's .blend (fractions of its region), else image
+    pose_mode: str | None = None  # None: upright where the scene stands objects on a ground, else so3
     margin: float = 0.02
     category_sampling: str = "balanced"
     categories: tuple[str, ...] = ()
@@ -172,18 +179,26 @@ class DatasetSpec:
     size: str = "unit"  # unit: longest side 1 m; real: the catalogue's real-world size (positions scale with it)
     frame: str = "box"  # the in-frame rule: box (the whole projected bounding box) | centre (only the centre)
     design: Design | None = None  # grid, sweep, pairs or blocks (latents/designs.py); None: i.i.d. draws
+    scene: str = "studio"  # scene template (studio, hdri, ground, room) or the user's FILE.blend (docs/scenes.md)
 
     def __post_init__(self):
+        _check_scene(self.scene)
+        if self.pose_mode is None:
+            object.__setattr__(self, "pose_mode", "upright" if self.grounded else "so3")
+        if self.position_mode is None:
+            object.__setattr__(self, "position_mode", "box" if self.template == USERBLEND else "image")
         self._apply_design()
         if self.canonical_pose is None:
-            object.__setattr__(self, "canonical_pose", "front" if self.pose_mode == "facing" else "three_quarter")
+            front = self.pose_mode == "facing" or self.grounded  # standing objects face the camera upright
+            object.__setattr__(self, "canonical_pose", "front" if front else "three_quarter")
+        self._scene_vary()
         if self.min_visible is None:  # on where pose, position or scale may be re-drawn
             object.__setattr__(self, "min_visible", MIN_VISIBLE if _any_in(self.vary, REDRAW["visible"]) else 0.0)
         if self.min_contrast is None:  # on where the background or the lighting may be re-drawn
             object.__setattr__(self, "min_contrast", MIN_CONTRAST if _any_in(self.vary, REDRAW["contrast"]) else 0.0)
         self._validate()
         # canonical order, so equal specs compare and hash equal
-        object.__setattr__(self, "vary", tuple(sorted(self.vary, key=GROUPS.index)))
+        object.__setattr__(self, "vary", tuple(sorted(self.vary, key=VARY_GROUPS.index)))
         for key in ("fix", "distributions", "categories", "assets", "backgrounds"):
             object.__setattr__(self, key, tuple(getattr(self, key)))
         object.__setattr__(self, "fix", tuple(sorted(self.fix, key=lambda kv: kv[0])))
@@ -207,6 +222,17 @@ class DatasetSpec:
         if d.kind == "pairs" and isinstance(self.n, int) and self.n % 2:
             raise SpecError(f"a pairs design needs an even n (n/2 pairs), got {self.n}")
 
+    def _scene_vary(self):
+        """vary naming every group of GROUPS ("all") takes the scene group too where the template has
+        scene latents; where it has none the scene group is dropped (a studio spec never names it)."""
+        vary = self.vary
+        if not isinstance(vary, (list, tuple)):
+            return
+        if not self.scene_params():
+            object.__setattr__(self, "vary", tuple(g for g in vary if g != SCENE_GROUP))
+        elif all(g in vary for g in GROUPS) and SCENE_GROUP not in vary:
+            object.__setattr__(self, "vary", (*vary, SCENE_GROUP))
+
     # ---- validation -------------------------------------------------------
     def validate(self, where: str = "") -> "DatasetSpec":
         """Check every field; errors name `where`, the key, the bad value and what is allowed."""
@@ -225,6 +251,12 @@ class DatasetSpec:
         _number_in(self.margin, 0.0, 0.5, "margin", "[0, 0.5)", hi_open=True)
         _one_of(self.position_mode, POSITION_MODES, "position_mode")
         _one_of(self.pose_mode, POSE_MODES, "pose_mode")
+        if self.template == USERBLEND and self.position_mode != "box":
+            raise SpecError(f"scene {self.scene!r} draws positions inside its region: position_mode must be box "
+                            f"(position_x, _y, _z: fractions 0..1 along the region's edges), got {self.position_mode!r}")
+        if self.grounded and self.pose_mode == "so3":
+            raise SpecError(f"scene {self.scene!r} stands objects on the ground, so pose_mode so3 (any rotation) "
+                            f"cannot be honoured; allowed: upright (default), euler, facing")
         _one_of(self.canonical_pose, tuple(CANONICAL_VIEWS), "canonical_pose")
         _number_in(self.min_visible, 0.0, 0.5, "min_visible", "[0, 0.5] (a share of the image's pixels)")
         _number_in(self.min_contrast, 0.0, 255.0, "min_contrast", "[0, 255] (8-bit luminance steps)")
@@ -237,18 +269,18 @@ class DatasetSpec:
             raise SpecError(f"library must be a name such as default, placeholder or procedural+furniture, "
                             f"got {_show(self.library)}")
         for g in _names(self.vary, "vary", empty_ok=True):
-            _one_of(g, GROUPS, "vary group", extra="(or all/none)")
+            _one_of(g, VARY_GROUPS, "vary group", extra="(or all/none)")
         for key in ("categories", "assets", "backgrounds"):
             _names(getattr(self, key), key, empty_ok=True)
         active = self.active_params()
         for name, value in _pairs(self.fix, "fix"):
-            _param_name(name, active, "fix")
+            _param_name(name, active, "fix", self.scene)
             try:
                 check_value(name, value)
             except SpecError as e:
                 raise SpecError(f"fix: {e}") from None
         for name, dist in _pairs(self.distributions, "distributions"):
-            _param_name(name, active, "distributions")
+            _param_name(name, active, "distributions", self.scene)
             if not isinstance(dist, Dist):
                 raise SpecError(f"distributions.{name} must be a distribution, got {_show(dist)}")
             try:
@@ -261,7 +293,21 @@ class DatasetSpec:
             raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
 
     def active_params(self) -> list[str]:
-        return params_for(self.position_mode, self.pose_mode)
+        return params_for(self.position_mode, self.pose_mode, self.template)
+
+    @property
+    def template(self) -> str:
+        """The scene template: the scene's name, or "userblend" for a .blend file."""
+        return scene_template(self.scene)
+
+    @property
+    def grounded(self) -> bool:
+        """True where the template stands the object on a level ground (hdri, ground, room)."""
+        return self.template in GROUNDED
+
+    def scene_params(self) -> list[str]:
+        """The scene group's parameters the template takes (none in the studio and a user's .blend)."""
+        return [k for k in self.active_params() if PARAMS[k].group == SCENE_GROUP]
 
     # ---- (de)serialisation -------------------------------------------------
     def to_dict(self) -> dict:
@@ -280,6 +326,7 @@ class DatasetSpec:
             "canonical_pose": self.canonical_pose,
             "min_visible": float(self.min_visible), "min_contrast": float(self.min_contrast), "size": self.size,
             "frame": self.frame, "design": self.design.to_dict() if self.design else None,
+            "scene": self.scene,
         }
 
     def identity_dict(self) -> dict:
@@ -410,7 +457,7 @@ def check_depth(data, where: str = "spec", limit: int = MAX_DEPTH,
 
 def parse_vary(v, where: str = "vary") -> tuple[str, ...]:
     """'pose,position' | ['pose'] | 'all' | 'none' | [] -> tuple of group names."""
-    allowed = f"all, none or groups from {', '.join(GROUPS)}"
+    allowed = f"all, none or groups from {', '.join(VARY_GROUPS)}"
     if isinstance(v, str):
         items = [x.strip() for x in v.split(",")]
         if not any(items):
@@ -424,13 +471,13 @@ def parse_vary(v, where: str = "vary") -> tuple[str, ...]:
             raise SpecError(f"{where}: bad group {_show(g)}; allowed: {allowed}")
     items = [g.strip() for g in items]
     if items == ["all"]:
-        return GROUPS
+        return GROUPS  # and the scene group where the template has one (DatasetSpec._scene_vary)
     if items in (["none"], []):
         return ()
-    bad = [g for g in items if g not in GROUPS]
+    bad = [g for g in items if g not in VARY_GROUPS]
     if bad:
         raise SpecError(f"{where}: unknown group {_show(bad[0])}; allowed: {allowed} (all/none alone)")
-    return tuple(g for g in GROUPS if g in items)
+    return tuple(g for g in VARY_GROUPS if g in items)
 
 
 def parse_fix(items: list[str]) -> dict[str, Any]:
@@ -597,9 +644,13 @@ def _pairs(v, key: str) -> list[tuple[str, Any]]:
     return list(v)
 
 
-def _param_name(name, active, where):
+def _param_name(name, active, where, scene="studio"):
     if name in active:
         return
+    if name in PARAMS and PARAMS[name].scenes is not None:
+        p = PARAMS[name]
+        raise SpecError(f"{where}: scene {scene!r} cannot honour {name!r} (only {', '.join(p.scenes)} take it); "
+                        f"active parameters: {', '.join(active)}")
     if name in PARAMS:
         p = PARAMS[name]
         mode = "position_mode" if p.group == "position" else "pose_mode"

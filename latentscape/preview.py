@@ -61,7 +61,7 @@ def render_objects(resolved, object_ids: list[int], overrides: dict, progress=No
     ids = [int(oid) for oid in object_ids]
     views = [ImageState.canonical(object_id=oid, **overrides) for oid in ids]
     settings = StageSettings.for_spec(resolved.spec, device="cpu", want_mask=False, want_depth=False,
-                                      device_slot=None, threads=0, scene=resolved.scene)
+                                      device_slot=None, threads=0, **resolved.stage_scene())
     images = render_views(settings, [ObjectRef.of(o) for o in resolved.library.objects],
                           [BackgroundRef.of(b) for b in resolved.backgrounds], views,
                           on_image=(lambda _: progress.update(1)) if progress else None)

@@ -23,6 +23,7 @@ from latentscape.latents.design_sampling import DesignSampler
 from latentscape.latents.distributions import Dist, fixed
 from latentscape.latents.sampling import DrawRules, LatentSampler
 from latentscape.latents.space import PARAMS, default_dist, varying_groups
+from latentscape.resolve_scene import ResolvedScene, check_and_fix, check_backgrounds, resolve_scene, scene_indices
 
 IDENTITY_VERSION = 2  # 1: names only (latentscape 0.1); 2: concrete sources and content hashes
 SCENE = "studio"
@@ -37,8 +38,9 @@ class ResolvedDataset:
     library: AssetLibrary
     backgrounds: tuple[Background, ...]
     distributions: tuple[tuple[str, Dist], ...]
-    scene: str = SCENE
+    scene: str = SCENE  # the template (latentscape.blender_scenes.SCENES)
     block_distributions: tuple[tuple[tuple[str, Dist], ...], ...] = ()  # a blocks design: each block's
+    scene_info: ResolvedScene = ResolvedScene()  # a user's .blend: its path, hash and region (checked once)
 
     @property
     def dists(self) -> dict[str, Dist]:
@@ -57,7 +59,8 @@ class ResolvedDataset:
     def _latent_sampler(self, dists: dict) -> LatentSampler:
         s = self.spec
         rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling,
-                          s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform, s.frame)
+                          s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform, s.frame,
+                          self.scene, self.scene_info.region)
         return LatentSampler(rules, dists, self.library, tuple((b.kind, b.rgb) for b in self.backgrounds))
 
     def design_levels(self) -> tuple[tuple[str, tuple], ...]:
@@ -79,6 +82,7 @@ class ResolvedDataset:
             "spec": self.spec.identity_dict(),
             "sources": list(self.sources),
             "scene": self.scene,
+            **self.scene_info.record(),
             "distributions": {k: d.to_dict() for k, d in self.distributions},
             "categories": self.library.categories,
             "objects": [_object_record(o, self._object_keys()) for o in self.library.objects],
@@ -92,7 +96,7 @@ class ResolvedDataset:
         """What the object records hold: the hull and colour when a guarantee uses them, the real
         size with --size real (so datasets made without them keep their identity)."""
         s = self.spec
-        extra = ("hull", "colour") if s.min_visible > 0 or s.min_contrast > 0 else ()
+        extra = ("hull", "colour") if s.min_visible > 0 or s.min_contrast > 0 else ("hull",) if s.grounded else ()
         return _OBJECT_KEYS + extra + (("size_m",) if s.size == "real" else ())
 
     def identity(self) -> str:
@@ -125,18 +129,25 @@ class ResolvedDataset:
         dists = tuple((k, Dist.from_dict(v, f"resolved distributions.{k}")) for k, v in d["distributions"].items())
         blocks = tuple(tuple((k, Dist.from_dict(v, f"resolved block distributions.{k}")) for k, v in b.items())
                        for b in d.get("block_distributions", ()))
-        return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, d.get("scene", SCENE), blocks)
+        scene = d.get("scene", SCENE)
+        return ResolvedDataset(spec, tuple(d["sources"]), library, backgrounds, dists, scene, blocks,
+                               ResolvedScene.from_record(scene, spec.scene, d))
+
+    def stage_scene(self) -> dict:
+        """The scene arguments of `StageSettings.for_spec`: the template and, for a .blend, the file and its hash."""
+        return {"scene": self.scene, "scene_file": self.scene_info.file, "scene_file_sha256": self.scene_info.sha256}
 
 
 def resolve(spec: DatasetSpec) -> ResolvedDataset:
     """Resolve a validated spec: concrete sources, objects, backgrounds, distributions."""
+    scene = resolve_scene(spec)  # a .blend is checked before the library is built
     sources = tuple(resolve_sources(spec.library))
     library = asset_library("+".join(sources), spec.assets, spec.license, spec.skip_bad_assets)
     backgrounds = tuple(backgrounds_for(spec))
-    dists = _resolve_dists(spec, library, len(backgrounds))
-    blocks = tuple(tuple(sorted(_resolve_dists(b, library, len(backgrounds)).items())) for b in block_specs(spec))
+    dists = _resolve_dists(spec, library, backgrounds)
+    blocks = tuple(tuple(sorted(_resolve_dists(b, library, backgrounds).items())) for b in block_specs(spec))
     resolved = ResolvedDataset(spec, sources + tuple(f"folder:{Path(f).resolve()}" for f in spec.assets), library,
-                               backgrounds, tuple(sorted(dists.items())), SCENE, blocks)
+                               backgrounds, tuple(sorted(dists.items())), scene.template, blocks, scene)
     resolved.design_levels()  # categorical level names that do not exist: one line now
     return resolved
 
@@ -201,7 +212,7 @@ def _list_difference(key: str, then, now) -> str:
 
 
 # ---- distributions -------------------------------------------------------------
-def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, n_backgrounds: int) -> dict[str, Dist]:
+def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, backgrounds: tuple[Background, ...]) -> dict[str, Dist]:
     fixes = dict(spec.fix)
     overrides = spec.dist_overrides()
     design = spec.design
@@ -218,7 +229,11 @@ def _resolve_dists(spec: DatasetSpec, lib: AssetLibrary, n_backgrounds: int) -> 
             out[name] = overrides.get(name, default_dist(name, spec.pose_mode))
         else:
             out[name] = fixed(p.canonical)
-    _resolve_indices(out, spec, lib, n_backgrounds, fixes)
+    _resolve_indices(out, spec, lib, len(backgrounds), fixes)
+    explicit = "background_id" in fixes or "background_id" in overrides
+    out["background_id"] = check_backgrounds(spec.template, spec.scene, out["background_id"], backgrounds, explicit)
+    check_and_fix(spec, out, spec.template)
+    scene_indices(out)
     return out
 
 

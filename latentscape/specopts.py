@@ -59,6 +59,9 @@ SPEC_OPTIONS = [
     click.option("--frame", type=click.Choice(["box", "centre"]),
                  help="In-frame rule: box (default; the whole projected bounding box inside the frame, with "
                       "--margin) or centre (only the centre: objects may be cut by the frame edge)."),
+    click.option("--scene", help="Scene template: studio (default), hdri, ground, room, or FILE.blend, your own "
+                                  "scene with an empty or collection named latentscape_region where the object goes "
+                                  "(docs/scenes.md)."),
     click.option("--preset", help="Start from a shipped preset spec: " + ", ".join(PRESETS) +
                  " (docs/presets.md); --config is not allowed with it, flags override it."),
     click.option("--design", type=click.Choice(["iid", *DESIGN_KINDS[:3]]),
@@ -90,14 +93,15 @@ def spec_options(f):
     return wrapper
 
 
-# Fields whose default depends on others (canonical_pose on pose_mode, the guarantees on vary).
-DERIVED_DEFAULTS = ("canonical_pose", "min_visible", "min_contrast")
+# Fields whose default depends on others (position_mode and pose_mode on the scene, canonical_pose on pose_mode and the scene,
+# the guarantees on vary).
+DERIVED_DEFAULTS = ("position_mode", "pose_mode", "canonical_pose", "min_visible", "min_contrast")
 
 _DESIGN_KEYS = ("preset", "design", "levels", "others", "sweep", "n_base", "differ", "k_random", "max_n")
 _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg", "vary", "fix", "dist",
               "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
-              "samples", "denoise", "passes", "view_transform", "compression", "quality", "frame",
+              "samples", "denoise", "passes", "view_transform", "compression", "quality", "frame", "scene",
               *_DESIGN_KEYS}
 
 

@@ -10,14 +10,14 @@ from latentscape.version import __version__
 from latentscape.dataset.format import DATASET_FORMAT, MANIFEST, SCHEMA_VERSION, require_regular_file
 from latentscape.files import write_atomic
 from latentscape.errors import DatasetNotFoundError, FormatError, IncompleteDatasetError
-from latentscape.latents.space import LATENTS, PARAMS
+from latentscape.latents.space import PARAMS, stored_latents
 
 
 def latent_schema(dists: dict, fov_deg: float) -> list[dict]:
     """Name, group, unit, dtype, shape, kind and declared range of each stored latent."""
     ranges = _declared_ranges(dists)
     return [{"name": lt.name, "group": lt.group, "unit": lt.unit, "dtype": lt.dtype, "shape": list(lt.shape),
-             "kind": lt.kind, "range": ranges.get(lt.name)} for lt in LATENTS.values()]
+             "kind": lt.kind, "range": ranges.get(lt.name)} for lt in stored_latents(dists).values()]
 
 
 def _declared_ranges(dists: dict) -> dict:
@@ -25,7 +25,8 @@ def _declared_ranges(dists: dict) -> dict:
     import math
     out["rotation_euler"] = [-math.pi, math.pi]
     for name in ("scale", "light_azimuth", "light_elevation", "light_intensity", "light_temperature",
-                 "env_strength", "env_rotation", "category", "object_id", "background_id"):
+                 "env_strength", "env_rotation", "category", "object_id", "background_id", "camera_height",
+                 "camera_pitch", "shadow_catcher", "ground_material", "room_material"):
         d = dists.get(name)
         if d is not None and d.support() is not None:
             lo, hi = d.support()

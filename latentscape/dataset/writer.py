@@ -12,7 +12,7 @@ import numpy as np
 from latentscape.version import __version__
 from latentscape.files import owner_tag
 from latentscape.dataset.format import SCHEMA_VERSION, SHARD_FORMAT, compression_kwargs, sha256_file
-from latentscape.latents.space import DESIGN_META, LATENTS, META
+from latentscape.latents.space import DESIGN_META, META, stored_latents
 
 
 class ShardWriter:
@@ -67,7 +67,7 @@ class ShardWriter:
         if len(idx) != self.count or idx[0] != self.start or np.any(np.diff(idx) != 1):
             raise ValueError(f"latents index must be {self.start}..{self.start + self.count - 1}")
         f.create_dataset("index", data=idx)
-        for name, lt in LATENTS.items():
+        for name, lt in stored_latents(latents).items():  # a scene's latents where its template takes them
             ds = f.create_dataset(f"latents/{name}", data=np.asarray(latents[name], dtype=lt.dtype))
             ds.attrs.update({"group": lt.group, "unit": lt.unit, "kind": lt.kind})
         for name, (dtype, doc) in META.items():

@@ -10,11 +10,13 @@ refused with one line naming it, before anything is rendered (`check()`).
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
-from latentscape.latents.designs import Design
+from latentscape.latents.designs import ANGLES, Design
 from latentscape.latents.sampling import MAX_REJECTIONS, LatentSampler, image_rng
 from latentscape.latents.space import GROUPS, LATENTS, META, DESIGN_META, REDRAW
 
@@ -268,13 +270,24 @@ class DesignSampler:
         where = f"design point {point}"
         pins = {**self._pins(point)[0], **member_pins}
         if pins:
-            where += " (" + ", ".join(f"{k}={_show(v)}" for k, v in pins.items()) + ")"
+            where += " (" + ", ".join(f"{k}={self._show_pin(k, v)}" for k, v in pins.items()) + ")"
         how = (f"no draw of {', '.join(tried)} in {MAX_REJECTIONS} helped" if tried else
                "nothing the design leaves free can help")
         if cause == "frame":
             return (f"{where}: object {s.library.objects[m['object_id']].name!r} leaves the frame and {how}; "
                     f"change the levels, the distance or the scale")
         return f"{where}: {s._failure_text(cause, m)}, and {how}"
+
+    def _show_pin(self, name: str, value) -> str:
+        """A pinned value as the command line gives it: degrees for angles, names for categories."""
+        lib = self.base.library
+        if name == "category":
+            return lib.categories[int(value)]
+        if name == "object_id":
+            return lib.objects[int(value)].name
+        if name in ANGLES:
+            return f"{math.degrees(value):g}"
+        return _show(value)
 
     def _check_differ(self) -> None:
         """Every group named in --differ must vary (else a pair could not differ in it)."""

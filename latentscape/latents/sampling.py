@@ -16,9 +16,13 @@ from latentscape.errors import SamplingError
 from latentscape.latents import geometry as geo
 from latentscape.latents.distributions import Dist
 from latentscape.latents import appearance as app
-from latentscape.latents.space import LATENTS, META, REDRAW, varying_groups
+from latentscape.latents import placement
+from latentscape.latents.ground import resting_y
+from latentscape.latents.space import GROUNDED, LATENTS, META, REDRAW, SCENE_GROUP, SCENE_LATENTS, varying_groups
 
 MAX_REJECTIONS = 10_000
+ORDER = ("category", "identity", "pose", "scale", "lighting", "background", "position")  # the draw order
+CAMERA = ("camera_height", "camera_pitch")  # scene latents drawn with the position (the ground moves with them)
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:
@@ -42,6 +46,8 @@ class DrawRules:
     size: str = "unit"  # unit | real: positions scale with the object's real size
     view_transform: str = "standard"  # the display curve the contrast is predicted through
     frame: str = "box"  # the in-frame rule: box (the projected bounding box) | centre (only the centre)
+    scene: str = "studio"  # the scene template (latents/space.py SCENE_TEMPLATES, or userblend)
+    region: tuple | None = None  # userblend: the region's 8 corners, camera frame (positions are inside it)
 
 
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -67,6 +73,11 @@ class LatentSampler:
         self._faces: dict[int, tuple] = {}
         # predictions use only what the identity records: hulls and colours are in it when a guarantee is on
         self._measured = rules.min_visible > 0 or rules.min_contrast > 0
+        self._grounded = rules.scene in GROUNDED
+        self._region = placement.region_axes(rules.region) if rules.region is not None else None
+        self.scene_names = [k for k in SCENE_LATENTS if k in dists]  # stored only where the template takes them
+        self._order = ORDER[:-1] + (SCENE_GROUP, "position") if self.scene_names else ORDER
+        self._redraw = {**REDRAW, "visible": REDRAW["visible"] + (SCENE_GROUP,)} if self._grounded else REDRAW
         self._check_fixed_guarantees()
 
     # ---- drawing -------------------------------------------------------------
@@ -74,14 +85,14 @@ class LatentSampler:
         """Stored latents and metadata of one image."""
         rng = image_rng(self.rules.seed, index)
         out = {"render_seed": int(rng.integers(0, 2**31 - 1)), "rejections": 0}
-        self._draw(rng, out, index, ("category", "identity", "pose", "scale", "lighting", "background", "position"))
+        self._draw(rng, out, index, self._order)
         counts = dict.fromkeys(REDRAW, 0)
         for _ in range(MAX_REJECTIONS):
             cause = self._failed_guarantee(out)
             if cause is None:
                 break
             counts[cause] += 1
-            groups = [g for g in REDRAW[cause] if g in self._varying]
+            groups = [g for g in self._redraw[cause] if g in self._varying]
             if not groups:  # only reached if _check_fixed_guarantees missed a case
                 raise SamplingError(f"image {index}: {self._failure_text(cause, out)}")
             self._draw(rng, out, index, groups)
@@ -89,6 +100,7 @@ class LatentSampler:
             raise SamplingError(f"image {index}: no draw in {MAX_REJECTIONS} met the guarantees "
                                 f"({self._failure_text(cause, out)})")
         out["rejections_visible"], out["rejections_contrast"] = counts["visible"], counts["contrast"]
+        out.pop("level_quat", None)
         return out
 
     def sample_range(self, start: int, stop: int) -> dict[str, np.ndarray]:
@@ -97,6 +109,8 @@ class LatentSampler:
         out = {}
         for name, lt in LATENTS.items():
             out[name] = np.array([r[name] for r in rows], dtype=lt.dtype).reshape((len(rows), *lt.shape))
+        for name in self.scene_names:
+            out[name] = np.array([r[name] for r in rows], dtype=SCENE_LATENTS[name].dtype)
         for name, (dtype, _) in META.items():
             out[name] = np.array([r[name] for r in rows], dtype=dtype)
         out["index"] = np.arange(start, stop, dtype=np.int64)
@@ -108,7 +122,9 @@ class LatentSampler:
         d = self.dists
         if "category" in groups or "identity" in groups:
             out["category"], out["object_id"] = self._draw_object(rng)
-        if "pose" in groups:
+        if "pose" in groups and self._grounded:  # a level pose; the stored one follows with the camera pitch
+            out["level_quat"] = self._draw_pose(rng)
+        elif "pose" in groups:
             out["rotation_quat"] = self._draw_pose(rng)
             out["rotation_euler"] = geo.matrix_to_euler(geo.quat_to_matrix(out["rotation_quat"]))
         if "scale" in groups:
@@ -119,9 +135,17 @@ class LatentSampler:
         if "background" in groups:
             out["background_id"] = int(d["background_id"].sample(rng))
             out["env_rotation"] = float(d["env_rotation"].sample(rng))
-        if {"category", "identity", "pose", "scale", "position"} & set(groups):  # all the position depends on
+        if SCENE_GROUP in groups:
+            for k in self.scene_names:
+                if k not in CAMERA:
+                    out[k] = int(d[k].sample(rng))
+        moved = {"category", "identity", "pose", "scale", "position"} | ({SCENE_GROUP} if self._grounded else set())
+        if moved & set(groups):  # all the position depends on
             obj = out["object_id"]
-            pos, rejections = self._draw_position(rng, obj, out["rotation_quat"], out["scale"], index)
+            if self._grounded:
+                pos, rejections = self._draw_standing(rng, out, obj, out["scale"], index)
+            else:
+                pos, rejections = self._draw_position(rng, obj, out["rotation_quat"], out["scale"], index)
             out["position"] = pos
             out["distance"] = float(np.linalg.norm(pos))
             out["image_xy"] = geo.project(pos, self.rules.fov_deg)[0]
@@ -159,8 +183,8 @@ class LatentSampler:
     def contrast(self, lat: dict) -> float:
         """Predicted |object - surround| display luminance (0..255); NaN on an HDRI or unknown colour."""
         colour = self.library.objects[lat["object_id"]].colour
-        if not self._measured or colour is None or not self.backgrounds:
-            return float("nan")
+        if not self._measured or colour is None or not self.backgrounds or self.rules.scene != "studio":
+            return float("nan")  # outside the studio the surround is the ground or the room: not predicted
         kind, rgb = self.backgrounds[lat["background_id"]]
         if kind not in ("color", "backdrop"):
             return float("nan")
@@ -209,7 +233,7 @@ class LatentSampler:
         stop now (before anything is rendered) with one line naming every such object."""
         for cause, flag, lever in (("visible", self.rules.min_visible, "pose, position or scale"),
                                    ("contrast", self.rules.min_contrast, "background or lighting")):
-            if flag <= 0 or any(g in self._varying for g in REDRAW[cause]):
+            if flag <= 0 or any(g in self._varying for g in self._redraw[cause]):
                 continue
             bad = []
             for obj in self._candidate_objects():
@@ -228,7 +252,7 @@ class LatentSampler:
         only called for the groups that do not vary)."""
         rng = np.random.default_rng(0)
         out = {"rejections": 0, "category": self._category_of(obj), "object_id": obj}
-        self._draw(rng, out, -1, ("pose", "scale", "lighting", "background", "position"))
+        self._draw(rng, out, -1, self._order[2:])
         return out
 
     def _candidate_objects(self) -> list[int]:
@@ -283,7 +307,9 @@ class LatentSampler:
         limit = geo.frame_limit(rules.fov_deg, rules.margin)
         for rejections in range(MAX_REJECTIONS + 1):
             a, b, c = (float(d[k].sample(rng)) for k in names)
-            if rules.position_mode == "image":
+            if self._region is not None:  # a user's .blend: fractions along the region's edges
+                pos = self.region_position((a, b, c))
+            elif rules.position_mode == "image":
                 pos = unit * c * geo.ray_direction(a, b, rules.fov_deg)
             else:
                 pos = unit * np.array([a, b, c])
@@ -293,3 +319,47 @@ class LatentSampler:
             f"image {index}: no in-frame position in {MAX_REJECTIONS} draws for object "
             f"{self.library.objects[obj].name!r} at scale {scale:.2f}; "
             f"increase the distance range, or reduce the scale or the margin")
+
+    # ---- standing on the ground (hdri, ground, room) -------------------------------------
+    def _draw_standing(self, rng, out: dict, obj: int, scale: float, index: int):
+        """Draw the camera (height, pitch) and the position together until the standing object is in
+        frame; sets the camera latents and the stored pose in `out`. (position, rejections)."""
+        d = self.dists
+        names = self._position_names()
+        varying = any(d[k].kind != "fixed" for k in (*names, *CAMERA))
+        limit = geo.frame_limit(self.rules.fov_deg, self.rules.margin)
+        for rejections in range(MAX_REJECTIONS + 1):
+            height, pitch = (float(d[k].sample(rng)) for k in CAMERA)
+            a, _, c = (float(d[k].sample(rng)) for k in names)  # the height (image_y, position_y) is fixed
+            pos, quat = self.standing(obj, out["level_quat"], scale, a, c, height, pitch)
+            if not varying or geo.corners_in_frame(self._frame_points(obj, quat, scale) + pos, limit):
+                out.update(camera_height=height, camera_pitch=pitch, rotation_quat=quat,
+                           rotation_euler=geo.matrix_to_euler(geo.quat_to_matrix(quat)))
+                return pos, rejections
+        raise SamplingError(
+            f"image {index}: no in-frame position on the ground in {MAX_REJECTIONS} draws for object "
+            f"{self.library.objects[obj].name!r} at scale {scale:.2f}; widen the distance range, lower "
+            f"camera_height or pitch the camera down (camera_pitch < 0)")
+
+    def standing(self, obj: int, level_quat, scale: float, a: float, c: float, camera_height: float,
+                 camera_pitch: float) -> tuple[np.ndarray, np.ndarray]:
+        """(position, stored rotation_quat) of object `obj` posed `level_quat` standing on the ground:
+        `a`, `c` are image_x and distance (image mode: the level ray's) or position_x and position_z (box);
+        the position's y puts the lowest hull point on the ground. Designed datasets call this too."""
+        unit = self._unit[obj]
+        quat = placement.stand_quat(level_quat, self._q0, camera_pitch)
+        rel = geo.object_points_camera(self._hull(obj), np.zeros(3), geo.quat_mul(self._q0, quat), scale * unit)
+        if self.rules.position_mode == "image":
+            x, _, z = unit * c * geo.ray_direction(a, 0.0, self.rules.fov_deg)
+        else:
+            x, z = unit * a, unit * c
+        return np.array([x, resting_y(rel, z, camera_height, camera_pitch), z]), quat
+
+    def region_position(self, fractions) -> np.ndarray:
+        """A user's .blend: the camera-frame point at `fractions` (position_x, _y, _z in 0..1) of its region."""
+        return placement.region_point(self._region, fractions)
+
+    def _position_names(self) -> tuple[str, str, str]:
+        if self.rules.position_mode == "image":
+            return ("image_x", "image_y", "distance")
+        return ("position_x", "position_y", "position_z")

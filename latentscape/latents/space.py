@@ -15,6 +15,13 @@ from latentscape.errors import SpecError
 from latentscape.latents.distributions import Dist, is_finite, show_value as _show
 
 GROUPS = ("category", "identity", "position", "pose", "scale", "lighting", "background")
+SCENE_GROUP = "scene"  # a template's own latents (camera height and pitch, surfaces): not in GROUPS, whose
+VARY_GROUPS = GROUPS + (SCENE_GROUP,)  # order numbers design_changed bits; --vary takes these
+# Scene templates (blender_scenes/ builds them; docs/scenes.md). A spec's `scene` is one of these
+# or a path to the user's own .blend file (template "userblend").
+SCENE_TEMPLATES = ("studio", "hdri", "ground", "room")
+USERBLEND = "userblend"
+GROUNDED = ("hdri", "ground", "room")  # templates whose objects stand on a level ground below the camera
 POSITION_MODES = ("image", "box")
 POSE_MODES = ("so3", "euler", "upright", "facing")
 EULER_MODES = ("euler", "upright", "facing")  # pose modes that draw yaw, pitch, roll
@@ -59,8 +66,11 @@ class Param:
     mode: str | tuple[str, ...] | None = None  # only used in this position/pose mode (or these)
     valid: Range | None = None  # numeric values allowed (an index range for categorical ones)
     kind: str = "continuous"  # continuous | categorical | rotation
+    scenes: tuple[str, ...] | None = None  # only used in these scene templates (None: in every one)
 
-    def active_in(self, position_mode: str, pose_mode: str) -> bool:
+    def active_in(self, position_mode: str, pose_mode: str, template: str = "studio") -> bool:
+        if self.scenes is not None:
+            return template in self.scenes
         if self.mode is None:
             return True
         modes = self.mode if isinstance(self.mode, tuple) else (self.mode,)
@@ -76,6 +86,7 @@ def _u(lo, hi):
 
 PI = math.pi
 INF = math.inf
+MAX_PITCH = 1.4  # rad (~80 deg): |camera_pitch| beyond it sees the ground edge-on
 CLIP_END = 1000.0  # m; the camera's far clip plane (blender_scenes/studio.py): nothing beyond it is seen
 ANGLE = Range(-2 * PI, 2 * PI, text="-2pi, 2pi")  # a full turn either way: -pi..pi and 0..2pi both fit
 HALF_TURN = Range(-PI / 2, PI / 2, text="-pi/2, pi/2")
@@ -119,6 +130,18 @@ PARAMS: dict[str, Param] = {p.name: p for p in [
     Param("background_id", "background", 0, Dist(kind="choice"), "index", "background (0 = grey studio)", **_CAT),
     Param("env_rotation", "background", 0.0, _u(-PI, PI), "rad", "environment rotation about the camera's up axis",
           valid=ANGLE),
+    # the scene group (docs/scenes.md): only in the templates that take them
+    Param("camera_height", SCENE_GROUP, 1.0, _u(0.5, 1.5), "m", "camera height above the ground",
+          valid=Range(0.0, 100.0, lo_open=True), scenes=GROUNDED),
+    Param("camera_pitch", SCENE_GROUP, 0.0, _u(-0.3, 0.1), "rad", "camera turned up (+) or down about its x axis",
+          valid=Range(-MAX_PITCH, MAX_PITCH, lo_open=True, hi_open=True), scenes=GROUNDED),
+    Param("shadow_catcher", SCENE_GROUP, 1, Dist(kind="fixed", value=1), "index",
+          "hdri: 1 = an invisible ground catches the object's shadow, 0 = none", kind="categorical",
+          valid=Range(0, 1), scenes=("hdri",)),
+    Param("ground_material", SCENE_GROUP, 0, Dist(kind="choice"), "index", "ground: the ground's texture",
+          **_CAT, scenes=("ground",)),
+    Param("room_material", SCENE_GROUP, 0, Dist(kind="choice"), "index", "room: floor and wall materials",
+          **_CAT, scenes=("room",)),
 ]}
 
 
@@ -151,6 +174,30 @@ LATENTS: dict[str, Latent] = {lt.name: lt for lt in [
     Latent("background_id", "background", "int32", (), "index", "categorical"),
     Latent("env_rotation", "background", "float64", (), "rad", "circular"),
 ]}
+
+# Stored only by datasets whose scene template takes them (a studio shard has none of them).
+SCENE_LATENTS: dict[str, Latent] = {lt.name: lt for lt in [
+    Latent("camera_height", SCENE_GROUP, "float64", (), "m", "continuous"),
+    Latent("camera_pitch", SCENE_GROUP, "float64", (), "rad", "continuous"),
+    Latent("shadow_catcher", SCENE_GROUP, "int32", (), "index", "categorical"),
+    Latent("ground_material", SCENE_GROUP, "int32", (), "index", "categorical"),
+    Latent("room_material", SCENE_GROUP, "int32", (), "index", "categorical"),
+]}
+
+
+def stored_latents(names=()) -> dict[str, Latent]:
+    """LATENTS plus the scene latents among `names` (e.g. a dataset's parameters or a shard's latents)."""
+    return {**LATENTS, **{k: lt for k, lt in SCENE_LATENTS.items() if k in names}}
+
+
+def scene_template(scene: str) -> str:
+    """The template a spec's `scene` names: itself, or "userblend" for a .blend file."""
+    return USERBLEND if is_blend_path(scene) else scene
+
+
+def is_blend_path(scene) -> bool:
+    return isinstance(scene, str) and scene.lower().endswith(".blend")
+
 
 # A failed guarantee (--min-visible, --min-contrast) re-draws only these groups, those of them that
 # vary (then the position, which depends on them); where none varies the guarantee is off by default.
@@ -193,9 +240,9 @@ def default_dist(name: str, pose_mode: str) -> Dist:
     return MODE_DEFAULTS.get(pose_mode, {}).get(name, PARAMS[name].default)
 
 
-def params_for(position_mode: str, pose_mode: str) -> list[str]:
-    """Names of the parameters active in these modes, in draw order."""
-    return [p.name for p in PARAMS.values() if p.active_in(position_mode, pose_mode)]
+def params_for(position_mode: str, pose_mode: str, template: str = "studio") -> list[str]:
+    """Names of the parameters active in these modes and scene template, in draw order."""
+    return [p.name for p in PARAMS.values() if p.active_in(position_mode, pose_mode, template)]
 
 
 def group_of(name: str) -> str:
@@ -292,4 +339,4 @@ def varying_groups(dists: dict) -> list[str]:
     groups = {PARAMS[k].group for k, kind in kinds.items() if k in PARAMS and kind != "fixed"}
     if "category" in groups:
         groups.add("identity")
-    return [g for g in GROUPS if g in groups]
+    return [g for g in VARY_GROUPS if g in groups]

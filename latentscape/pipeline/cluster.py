@@ -15,6 +15,7 @@ from pathlib import Path
 
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import LatentscapeError, RenderError
+from latentscape.pipeline.design_table import check_points
 from latentscape.pipeline.engine import EngineError, JobHandle
 from latentscape.pipeline.jobs import ClusterJob, probe_files, record_submission
 from latentscape.pipeline.local import DEFAULT_RECYCLE_SHARDS, Interrupted, _require_assets
@@ -91,7 +92,7 @@ def render_on_cluster(resolved: ResolvedDataset, root: str | Path, opts: Cluster
                       max_attempts: int = DEFAULT_MAX_ATTEMPTS) -> ClusterSummary:
     """Render every missing shard of `resolved` into `root` with `opts.jobs` cluster jobs."""
     root = Path(root)
-    resolved.sampler.check()  # sampling errors (and impossible design points) before anything is submitted
+    check_points(resolved, progress)  # sampling errors (and impossible design points) before anything is submitted
     _require_assets(resolved, "")
     engine = make_engine(root, opts)
     engine.check()

@@ -26,6 +26,7 @@ from latentscape.errors import DatasetMismatchError, LatentscapeError, RenderErr
 from latentscape.pipeline import claims, failures
 from latentscape.assets.sources import missing_assets
 from latentscape.pipeline.plan import ShardTask
+from latentscape.pipeline.design_table import check_points
 from latentscape.pipeline.root import (Dropped, claim_shard, commit_shard, drop_shards, manifest_lock, open_root,
                                        pending_shards, remove_claims_dir, remove_tmp_files, shard_tmp)
 from latentscape.renderer.device_choice import choose_device
@@ -131,7 +132,7 @@ def worker_config(resolved: ResolvedDataset, root: Path, device: dict,
     spec = resolved.spec
     settings = StageSettings.for_spec(spec, device=device["device"], want_mask=True,
                                       want_depth="depth" in spec.render.passes, device_slot=device["device_slot"],
-                                      threads=device["threads"], scene=resolved.scene)
+                                      threads=device["threads"], **resolved.stage_scene())
     return WorkerConfig(root=str(root), spec_hash=resolved.identity(), identity=json.dumps(resolved.to_dict()),
                         settings=settings, objects=tuple(ObjectRef.of(o) for o in resolved.library.objects),
                         backgrounds=tuple(BackgroundRef.of(b) for b in resolved.backgrounds),
@@ -168,7 +169,10 @@ def render_resolved(resolved: ResolvedDataset, root: str | Path, device: str = "
                           "under `if __name__ == \"__main__\":` (multiprocessing spawns workers)")
     root = Path(root)
     spec = resolved.spec
-    resolved.sampler.check()  # sampling errors (and design points that cannot be drawn) before starting Blender
+    if check_listed:  # sampling errors, and design points that cannot be drawn, before starting Blender
+        check_points(resolved, progress)
+    else:  # a cluster job: its driver checked every point
+        resolved.sampler.sample(0)
     _require_assets(resolved, "")
     if available is None and device != "cpu":
         from latentscape.renderer.probe import probe_devices

@@ -19,7 +19,7 @@ from latentscape.dataset.manifest import load_manifest
 from latentscape.dataset.reader import DatasetReader
 from latentscape.dataset.verify import Problem
 from latentscape.errors import DatasetMismatchError, SpecError
-from latentscape.latents.space import DESIGN_META, LATENTS, META
+from latentscape.latents.space import DESIGN_META, LATENTS, META, SCENE_LATENTS
 from latentscape.pipeline.local import worker_config, worker_plan
 from latentscape.renderer.child import run_in_blender_child
 from latentscape.renderer.rerender import lead_rows, rerender_images
@@ -180,7 +180,7 @@ def compare_latents(drawn: dict[int, dict], stored: dict[int, dict], reader) -> 
     out = []
     for i in sorted(drawn):
         for name, value in drawn[i].items():
-            key = name if name in LATENTS else f"meta/{name}" if name in META or name in DESIGN_META else None
+            key = name if name in LATENTS or name in SCENE_LATENTS else f"meta/{name}" if name in META or name in DESIGN_META else None
             if key is None or key not in stored[i]:
                 continue
             have = np.asarray(stored[i][key])

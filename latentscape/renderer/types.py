@@ -3,7 +3,7 @@
 What a stage renders is described by frozen dataclasses, every field given, checked on
 construction: `StageSettings` (how to render), `ObjectRef` (an object to load, with its
 content hash), `BackgroundRef` (a background to show) and `ImageState` (everything that
-changes per image).
+changes per image, with `SceneState`: what a non-studio scene template takes per image).
 """
 from __future__ import annotations
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from latentscape.blender_scenes import SCENES  # the template names; imports no bpy
+from latentscape.blender_scenes import SCENE_PARAMS, SCENES  # the template names; imports no bpy
 from latentscape.errors import SpecError
 from latentscape.latents.geometry import canonical_quat
-from latentscape.latents.space import PARAMS, check_value
+from latentscape.latents.space import MAX_PITCH, PARAMS, check_value
 
 BUILDER_KINDS = ("primitive", "procedural", "sh3d", "file")  # how renderer/blender/objects.py makes an object
 BACKGROUND_KINDS = ("color", "backdrop", "hdri")
@@ -90,6 +90,8 @@ class StageSettings:
     max_bounces: int = 12
     clamp_indirect: float = 10.0  # 0: off
     filter_width: float = 1.5  # pixels
+    scene_file: str | None = None  # userblend: the user's .blend (None for every other scene)
+    scene_file_sha256: str = ""  # userblend: the .blend's content hash the dataset was resolved with ("" = none)
 
     def __post_init__(self):
         _set(self, "resolution", _index(self.resolution, "resolution"))
@@ -110,6 +112,7 @@ class StageSettings:
         _set(self, "threads", _index(self.threads, "threads"))
         if self.scene not in SCENES:
             raise ValueError(f"unknown scene {self.scene!r}; allowed: {', '.join(SCENES)}")
+        _check_scene_file(self.scene, self.scene_file, self.scene_file_sha256)
         if self.view_transform not in ("standard", "agx"):
             raise ValueError(f"unknown view transform {self.view_transform!r}; allowed: standard, agx")
         q0 = _reals(self.canonical_quat, 4, "canonical_quat")
@@ -130,15 +133,27 @@ class StageSettings:
 
     @classmethod
     def for_spec(cls, spec, *, device: str, want_mask: bool, want_depth: bool, device_slot: int | None,
-                 threads: int, scene: str) -> "StageSettings":
-        """A DatasetSpec's image size, camera and Cycles settings, with the rest given."""
+                 threads: int, scene: str, scene_file: str | None = None,
+                 scene_file_sha256: str = "") -> "StageSettings":
+        """A DatasetSpec's image size, camera and Cycles settings, with the rest given (the scene as resolved:
+        `ResolvedDataset.stage_scene()`)."""
         return cls(resolution=spec.resolution, fov_deg=spec.fov_deg, samples=spec.render.samples,
                    denoise=spec.render.denoise, want_mask=want_mask, want_depth=want_depth, device=device,
                    device_slot=device_slot, threads=threads, scene=scene, view_transform=spec.render.view_transform,
                    canonical_quat=tuple(float(x) for x in canonical_quat(spec.canonical_pose)),
                    denoise_prefilter=spec.render.denoise_prefilter, adaptive_threshold=spec.render.adaptive_threshold,
                    max_bounces=spec.render.max_bounces, clamp_indirect=spec.render.clamp_indirect,
-                   filter_width=spec.render.filter_width)
+                   filter_width=spec.render.filter_width, scene_file=scene_file, scene_file_sha256=scene_file_sha256)
+
+
+def _check_scene_file(scene: str, path, sha256: str):
+    """The userblend scene names its .blend file (with an optional content hash); no other scene takes one."""
+    if scene == "userblend":
+        _text(path, "scene_file of the userblend scene")
+    elif path is not None:
+        raise ValueError(f"scene {scene!r} takes no scene_file, got {path!r} (only userblend does)")
+    if not isinstance(sha256, str) or (sha256 and not _is_sha256(sha256)):
+        raise ValueError(f"scene_file_sha256 must be '' or 64 hex digits, got {sha256!r}")
 
 
 # ---------------------------------------------------------------- assets
@@ -229,6 +244,74 @@ class BackgroundRef:
 
 
 # ---------------------------------------------------------------- per image
+
+
+@dataclass(frozen=True)
+class SceneState:
+    """What a scene template takes per image besides the studio's latents (docs/scenes.md).
+
+    Each template needs exactly the fields `blender_scenes.SCENE_PARAMS[scene]` names; the
+    others stay None. Camera frame as everywhere: the ground is level in the world, the
+    camera `camera_height` metres above it, pitched up by `camera_pitch` radians.
+    """
+
+    camera_height: float | None = None   # m above the ground (hdri: the shadow catcher; ground; room floor)
+    camera_pitch: float | None = None    # rad, positive looks up; |pitch| < MAX_PITCH
+    shadow_catcher: bool | None = None   # hdri: an invisible ground that catches the object's shadow
+    ground_material: int | None = None   # ground: index into blender_scenes.GROUND_MATERIALS
+    room_material: int | None = None     # room: index into blender_scenes.ROOM_STYLES
+
+    def __post_init__(self):
+        if self.camera_height is not None:
+            _set(self, "camera_height", _real(self.camera_height, "camera_height"))
+            if self.camera_height <= 0:
+                raise ValueError(f"camera_height must be > 0 m, got {self.camera_height}")
+        if self.camera_pitch is not None:
+            _set(self, "camera_pitch", _real(self.camera_pitch, "camera_pitch"))
+            if abs(self.camera_pitch) >= MAX_PITCH:
+                raise ValueError(f"camera_pitch must lie in (-{MAX_PITCH}, {MAX_PITCH}) rad, got {self.camera_pitch}")
+        if self.shadow_catcher is not None:
+            sc = self.shadow_catcher
+            _set(self, "shadow_catcher", bool(sc) if isinstance(sc, numbers.Integral) and int(sc) in (0, 1)
+                 else _flag(sc, "shadow_catcher"))
+        for name in ("ground_material", "room_material"):
+            if getattr(self, name) is not None:
+                _set(self, name, _index(getattr(self, name), name))
+
+    def given(self) -> tuple[str, ...]:
+        """The names of the fields that hold a value."""
+        return tuple(f.name for f in fields(self) if getattr(self, f.name) is not None)
+
+    def check_for(self, scene: str):
+        """Refuse a state that does not give exactly what template `scene` takes per image."""
+        want = SCENE_PARAMS[scene]
+        missing = [n for n in want if getattr(self, n) is None]
+        extra = [n for n in self.given() if n not in want]
+        if missing or extra:
+            raise ValueError(f"scene {scene!r} takes {', '.join(want) or 'no scene state'} per image; "
+                             + "; ".join(p for p in (f"missing {', '.join(missing)}" if missing else "",
+                                                     f"not used: {', '.join(extra)}" if extra else "") if p))
+
+    @classmethod
+    def canonical(cls, scene: str, **overrides) -> "SceneState | None":
+        """Template `scene`'s canonical per-image values (None for studio and userblend), with `overrides`."""
+        if scene not in SCENE_PARAMS:
+            raise ValueError(f"unknown scene {scene!r}; allowed: {', '.join(SCENES)}")
+        base = {"camera_height": 1.0, "camera_pitch": 0.0, "shadow_catcher": True, "ground_material": 0,
+                "room_material": 0}
+        values = {n: base[n] for n in SCENE_PARAMS[scene]}
+        unknown = sorted(set(overrides) - set(values))
+        if unknown:
+            raise TypeError(f"scene {scene!r} takes no {unknown}; it takes {', '.join(values) or 'nothing'}")
+        return cls(**{**values, **overrides}) if values else None
+
+    @classmethod
+    def from_row(cls, lat: dict[str, np.ndarray], row: int) -> "SceneState | None":
+        """Image `row`'s scene state from shard latents named as the fields; None if the shard has none."""
+        got = {f.name: lat[f.name][row] for f in fields(cls) if f.name in lat}
+        return cls(**got) if got else None
+
+
 @dataclass(frozen=True)
 class ImageState:
     """Everything that changes per image (camera-frame metres, radians, kelvin; see docs/latents.md)."""
@@ -246,6 +329,7 @@ class ImageState:
     env_rotation: float
     seed: int  # Cycles seed
     size_m: float = 1.0  # the object's real size (--size real): it, its position and the backdrop scale by it
+    scene: SceneState | None = None  # what a non-studio template takes per image (None: studio, userblend)
 
     def __post_init__(self):
         _set(self, "object_id", _index(self.object_id, "object_id"))
@@ -260,6 +344,8 @@ class ImageState:
         _set(self, "rotation_quat", q)
         for name in _SCALARS:
             _set(self, name, _real(getattr(self, name), name))
+        if self.scene is not None and not isinstance(self.scene, SceneState):
+            raise ValueError(f"scene must be a SceneState or None, got {type(self.scene).__name__}")
 
     @classmethod
     def from_row(cls, lat: dict[str, np.ndarray], row: int) -> "ImageState":
@@ -268,7 +354,8 @@ class ImageState:
         if missing:
             raise KeyError(f"latents lack {', '.join(missing)} (an image state needs {', '.join(_ROW_KEYS.values())})")
         # size_m is stored from latentscape 0.4 on; before, every object was 1 m
-        return cls(**{field: lat[key][row] for field, key in _ROW_KEYS.items() if key in lat})
+        return cls(**{field: lat[key][row] for field, key in _ROW_KEYS.items() if key in lat},
+                   scene=SceneState.from_row(lat, row))
 
     @classmethod
     def canonical(cls, object_id: int = 0, background_id: int = 0, **overrides) -> "ImageState":
@@ -277,6 +364,7 @@ class ImageState:
             "object_id": object_id, "background_id": background_id, "seed": 0,
             "position": (0.0, 0.0, float(PARAMS["distance"].canonical)),
             "rotation_quat": tuple(PARAMS["rotation"].canonical), "scale": PARAMS["scale"].canonical, "size_m": 1.0,
+            "scene": None,
             **{name: PARAMS[name].canonical for name in _SCALARS if name not in ("scale", "size_m")},
         }
         unknown = sorted(set(overrides) - set(values))
@@ -287,4 +375,4 @@ class ImageState:
 
 _SCALARS = ("scale", "light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength",
             "env_rotation", "size_m")
-_ROW_KEYS = {f.name: ("render_seed" if f.name == "seed" else f.name) for f in fields(ImageState)}
+_ROW_KEYS = {f.name: ("render_seed" if f.name == "seed" else f.name) for f in fields(ImageState) if f.name != "scene"}

@@ -15,6 +15,12 @@ Conventions (docs/latents.md; the camera frame is the studio's, see blender_scen
   d = (sin az cos el, sin el, -cos az cos el); it shines along -d.
 * ``env_rotation`` rotates the environment about world +Y (= camera-frame y): the
   HDRI is looked up in direction Rx(90deg) @ Ry(env_rotation) @ d_world.
+* Scenes with a ground (hdri, ground, room; docs/scenes.md): the ground is level in the
+  world at y = -camera_height; ``camera_pitch`` turns the camera up about its x axis, and
+  the object with it (its position stays camera-frame). The key light's direction is
+  given in the level camera frame (the camera frame without the pitch), so its
+  elevation is measured from the ground's horizon. The studio has no pitch.
+* userblend: the camera frame hangs from the user camera's pose (``rig_base``).
 """
 from __future__ import annotations
 
@@ -26,7 +32,8 @@ import numpy as np
 from mathutils import Matrix, Quaternion, Vector
 
 import latentscape.blender_scenes as blender_scenes
-from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
+from latentscape.blender_scenes import SCENE_BACKGROUNDS, SCENE_PARAMS
+from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, SceneState, StageSettings
 
 from .devices import apply_device, select_device
 from .objects import ObjectStore
@@ -114,14 +121,31 @@ class Stage:
         # a moved camera does not. The world is looked up at M @ d for a camera ray d,
         # exactly as with the world's Mapping node rotated by er.
         turn = Matrix.Rotation(s.env_rotation, 3, "Y")
+        self._check_scene_state(s.scene)
+        pitch = s.scene.camera_pitch if s.scene is not None and s.scene.camera_pitch is not None else 0.0
+        view, level, origin = self._rig(turn, pitch)
         self._show_object(s.object_id)
-        self._turn_camera(s.env_rotation, turn)
-        self._place_object(s, turn)
-        self._aim_sun(s.light_azimuth, s.light_elevation, s.env_rotation, turn)
+        self._turn_camera((s.env_rotation, pitch), view, origin)
+        self._place_object(s, pitch, view, origin)
+        self._aim_sun(s.light_azimuth, s.light_elevation, s.env_rotation, level)
         self._set_light_energy(s.light_intensity, s.env_strength)
         self._set_light_temperature(s.light_temperature)
         self._show_background(s.background_id)
+        self._apply_scene(s.scene)
         self._set_seed(s.seed)
+
+    def _rig(self, turn: Matrix, pitch: float):
+        """(view rotation, level rotation, origin or None) of the camera frame in the world.
+
+        Studio: both rotations are `turn` itself and there is no origin (the camera at the
+        world origin), exactly as before scenes had a pitch.
+        """
+        level, origin = turn, None
+        base = self.handles.rig_base
+        if base is not None:
+            level, origin = base.to_3x3() @ turn, base.to_translation()
+        view = level @ Matrix.Rotation(pitch, 3, "X") if pitch else level
+        return view, level, origin
 
     def _show_object(self, oid: int):
         st = self._state
@@ -132,20 +156,23 @@ class Stage:
             self._set_visible(loaded, True)
             st["object_id"] = oid
 
-    def _turn_camera(self, er: float, turn: Matrix):
-        if self._state.get("env_rotation") != er:
-            self.handles.camera.matrix_world = turn.to_4x4()
-            self._state["env_rotation"] = er
+    def _turn_camera(self, rig: tuple, view: Matrix, origin):
+        if self._state.get("rig") != rig:
+            m = view.to_4x4()
+            if origin is not None:
+                m.translation = origin
+            self.handles.camera.matrix_world = m
+            self._state["rig"] = rig
 
-    def _place_object(self, s: ImageState, turn: Matrix):
+    def _place_object(self, s: ImageState, pitch: float, view: Matrix, origin):
         x, y, z = s.position
         q = Quaternion(s.rotation_quat)
         q.normalize()
-        key = (s.object_id, x, y, z, tuple(q), s.scale, s.env_rotation, s.size_m)
+        key = (s.object_id, x, y, z, tuple(q), s.scale, s.env_rotation, s.size_m, pitch)
         if self._state.get("xform") != key:
             ob = self.store.get(s.object_id).root
-            ob.location = turn @ Vector((x, y, -z))
-            ob.rotation_quaternion = turn.to_quaternion() @ _C @ self._q0 @ q  # poses are relative to q0
+            ob.location = view @ Vector((x, y, -z)) if origin is None else origin + view @ Vector((x, y, -z))
+            ob.rotation_quaternion = view.to_quaternion() @ _C @ self._q0 @ q  # poses are relative to q0
             size = s.scale * s.size_m
             ob.scale = (size, size, size)
             self._state["xform"] = key
@@ -173,7 +200,7 @@ class Stage:
             self.handles.sun.data.energy = e / exposure
             self.scene.view_settings.exposure = math.log2(exposure)
             st["light_energy"] = (e, es)
-        if st.get("world_strength") != world_strength:
+        if st.get("world_strength") != world_strength and self.handles.world is not None:
             self.handles.world.background.inputs["Strength"].default_value = world_strength
             st["world_strength"] = world_strength
 
@@ -188,6 +215,13 @@ class Stage:
         if self._state.get("background_id") == bid:
             return
         h, bg = self.handles, self.backgrounds[bid]
+        scene = self.settings.scene
+        if bg.kind not in SCENE_BACKGROUNDS[scene]:
+            raise ValueError(f"scene {scene!r} cannot show {bg.kind} background {bg.name!r} (id {bid}); "
+                             f"it shows {', '.join(SCENE_BACKGROUNDS[scene])} backgrounds")
+        if h.world is None:  # the user's own world (userblend): backgrounds do not apply
+            self._state["background_id"] = bid
+            return
         img = h.hdri_images[bid]
         backdrop = bg.kind == "backdrop"
         if h.backdrop is not None and h.backdrop.hide_render == backdrop:
@@ -200,6 +234,38 @@ class Stage:
                 h.world.environment.image = img
             h.world.mix.inputs[0].default_value = 0.0
         self._state["background_id"] = bid
+
+    def _check_scene_state(self, sst):
+        """The image gives exactly what the scene template takes per image (SCENE_PARAMS)."""
+        name = self.settings.scene
+        if self._state.get("scene") is sst and sst is not None:
+            return
+        if not SCENE_PARAMS[name]:
+            if sst is not None:
+                raise ValueError(f"scene {name!r} takes no scene state per image, got {sst}")
+        elif not isinstance(sst, SceneState):
+            raise ValueError(f"scene {name!r} needs a SceneState with {', '.join(SCENE_PARAMS[name])} per image, "
+                             f"got {sst!r}")
+        else:
+            sst.check_for(name)
+
+    def _apply_scene(self, sst):
+        """Ground height, shadow catcher and surface materials of the image's scene state."""
+        if sst is None or self._state.get("scene") == sst:
+            return
+        h = self.handles
+        if h.ground is not None and sst.camera_height is not None:
+            h.ground.location = (0.0, -sst.camera_height, 0.0)
+        if h.shadow_catcher is not None and h.shadow_catcher.hide_render == sst.shadow_catcher:
+            h.shadow_catcher.hide_render = not sst.shadow_catcher
+        for field, choices in h.materials:
+            index = getattr(sst, field)
+            if not index < len(choices[0][1]):
+                raise IndexError(f"{field} {index} out of range 0..{len(choices[0][1]) - 1}")
+            for ob, mats in choices:
+                if ob.data.materials[0] != mats[index]:
+                    ob.data.materials[0] = mats[index]
+        self._state["scene"] = sst
 
     def _set_seed(self, seed: int):
         if self._state.get("seed") != seed:

@@ -116,6 +116,10 @@ def _verify_rerender(root, k, seed, device):
               "content hashes, backgrounds, distributions) and its identity hash instead.")
 def config_cmd(spec, dump, resolved):
     """Show the dataset spec that the given flags and --config describe."""
+    preset = click.get_current_context().params.get("preset")
+    if preset is not None:  # the shipped file's comments say where every value comes from
+        from latentscape.presets import preset_comments
+        click.echo(preset_comments(preset))
     for line in spec.notes():
         click.echo(f"# {line}")
     if resolved:

@@ -387,7 +387,7 @@ class DatasetSpec:
         if d is None:
             return []
         out = [d.describe(self.n)]
-        if d.kind in ("grid", "sweep") and d.names_euler():
+        if d.kind in ("grid", "sweep") and d.names_euler() and self.pose_mode == "euler":
             out.append(f"pose_mode {self.pose_mode}: the levels name {', '.join(k for k in d.level_names if k in ('yaw', 'pitch', 'roll'))}, "
                        f"which needs per-angle values (the default pose mode so3 has none)")
         if d.kind == "grid" and d.others == "fixed":

@@ -23,7 +23,8 @@ from latentscape.latents.design_sampling import DesignSampler
 from latentscape.latents.distributions import Dist, fixed
 from latentscape.latents.sampling import DrawRules, LatentSampler
 from latentscape.latents.space import PARAMS, default_dist, varying_groups
-from latentscape.resolve_scene import ResolvedScene, check_and_fix, check_backgrounds, resolve_scene, scene_indices
+from latentscape.resolve_scene import (SCENE_CHOICES, ResolvedScene, check_and_fix, check_backgrounds, resolve_scene,
+                                       scene_choice_index, scene_indices)
 
 IDENTITY_VERSION = 2  # 1: names only (latentscape 0.1); 2: concrete sources and content hashes
 SCENE = "studio"
@@ -70,9 +71,9 @@ class ResolvedDataset:
 
     def varying_groups(self) -> list[str]:
         if self.block_distributions:
-            union = {g for b in self.block_distributions for g in varying_groups(dict(b))}
-            return [g for g in varying_groups({**self.dists}) + sorted(union) if g in union]
-        return varying_groups(self.dists)
+            union = {g for b in self.block_distributions for g in varying_groups(dict(b), self.scene)}
+            return [g for g in varying_groups({**self.dists}, self.scene) + sorted(union) if g in union]
+        return varying_groups(self.dists, self.scene)
 
     # ---- identity ----------------------------------------------------------
     def to_dict(self) -> dict:
@@ -244,6 +245,8 @@ def _level_indices(name: str, values: tuple, lib: AssetLibrary, n_backgrounds: i
         return tuple(lib.object_index(v) for v in values)
     if name == "background_id":
         return tuple(_bg_index(v, n_backgrounds) for v in values)
+    if name in SCENE_CHOICES:
+        return tuple(scene_choice_index(name, v) for v in values)
     return tuple(values)
 
 

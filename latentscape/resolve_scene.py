@@ -65,9 +65,6 @@ def scene_path(scene: str) -> str:
 def resolve_scene(spec) -> ResolvedScene:
     """The spec's scene; a .blend is checked in a Blender child, every problem named in one line."""
     template = spec.template
-    if spec.design is not None and template != "studio":
-        raise SpecError(f"a {spec.design.kind} design is not available with scene {spec.scene!r} yet; "
-                        f"allowed there: i.i.d. draws (no --design)")
     if template != USERBLEND:
         return ResolvedScene(template)
     from latentscape.renderer.blend_probe import describe_blend
@@ -82,6 +79,8 @@ def resolve_scene(spec) -> ResolvedScene:
 def check_and_fix(spec, dists: dict[str, Dist], template: str) -> None:
     """Refuse user-given values of parameters the template decides, and pin those to their canonical value."""
     given = {k for k, _ in spec.fix} | {k for k, _ in spec.distributions}
+    if spec.design is not None and spec.design.kind in ("grid", "sweep"):
+        given |= set(spec.design.level_names)  # levels are values the spec gives, too
     if template == USERBLEND:
         _region_dists(spec, dists, given)
     if template in GROUNDED and spec.pose_mode == "upright":  # standing upright: tilt only where asked for
@@ -128,6 +127,11 @@ def scene_indices(dists: dict[str, Dist]) -> None:
             values = range(len(names)) if d.values is None else d.values
             dists[name] = Dist(kind="choice", values=tuple(_choice_index(name, v, names) for v in values),
                                weights=d.weights)
+
+
+def scene_choice_index(name: str, value) -> int:
+    """The index of a scene group categorical value given by name or index (e.g. ground_material=grass)."""
+    return _choice_index(name, value, SCENE_CHOICES[name])
 
 
 def _choice_index(name: str, value, names: tuple) -> int:

@@ -287,3 +287,45 @@ def test_rendered_sweep_changes_only_the_object_pixels(tmp_path):
         for name in LATENTS:
             if name not in ("rotation_quat", "rotation_euler"):
                 assert (lat[name][rows] == lat[name][3 * b]).all(), name
+
+
+# ---- designs in scene templates ----------------------------------------------------------
+def test_designs_in_grounded_scenes_keep_objects_on_the_ground():
+    from latentscape.latents import geometry as geo
+    from latentscape.latents.ground import heights
+    from latentscape.specopts import spec_from_flags
+    cases = [dict(scene="ground", design="grid", levels=("yaw=0:360:4", "camera_pitch=-20:0:3",
+                                                           "ground_material=grass,sand")),
+             dict(scene="room", design="sweep", sweep="camera_height=0.5:1.5:3", n_base=4),
+             dict(scene="hdri", design="pairs", n=8, differ="pose")]
+    for kw in cases:
+        spec = spec_from_flags(library=LIB, **kw)
+        s = make_resolved(spec).sampler
+        lat = s.sample_range(0, spec.n)
+        for i in range(spec.n):
+            pts = geo.object_points_camera(s.base._hull(lat["object_id"][i]), lat["position"][i],
+                                           geo.quat_mul(s.base._q0, lat["rotation_quat"][i]), lat["scale"][i])
+            assert abs(heights(pts, lat["camera_height"][i], lat["camera_pitch"][i]).min()) < 1e-9, (kw, i)
+        if kw["design"] == "grid":
+            assert np.allclose(lat["camera_pitch"], np.tile(np.radians([-20, -20, -10, -10, 0, 0]), 4))
+            assert lat["ground_material"].tolist() == [1, 3] * 12 and (lat["camera_height"] == 1.0).all()
+        if kw["design"] == "sweep":  # only the camera height moves along a sweep
+            for b in range(4):
+                rows = slice(3 * b, 3 * b + 3)
+                assert np.allclose(lat["camera_height"][rows], [0.5, 1.0, 1.5])
+                for name in ("camera_pitch", "room_material", "scale", "object_id", "light_azimuth"):
+                    assert (lat[name][rows] == lat[name][3 * b]).all(), name
+    with pytest.raises(SpecError, match="cannot honour a value of image_y"):
+        make_resolved(spec_from_flags(library=LIB, scene="ground", design="grid", levels=("image_y=-0.5,0.5",)))
+
+
+@pytest.mark.blender
+def test_a_rendered_camera_pitch_grid_on_the_ground_verifies(tmp_path):
+    """Pitching the camera moves a grounded object's stored position and pose: verify knows it."""
+    from latentscape.api import render, verify
+    from latentscape.specopts import spec_from_flags
+    spec = spec_from_flags(library="placeholder", scene="ground", design="grid", resolution=24, samples=1,
+                           levels=("camera_pitch=-20:0:2", "yaw=0:360:2"))
+    render(spec, tmp_path / "g", progress=False)
+    report = verify(tmp_path / "g", progress=None)
+    assert report.problems == [] and report.summary["images"] == 4

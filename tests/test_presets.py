@@ -98,7 +98,8 @@ def test_config_prints_a_preset_that_round_trips(capsys):
     with pytest.raises(SystemExit) as e:
         main(["config", "--preset", "hvm"])
     out = capsys.readouterr().out
-    assert e.value.code == 0 and out.startswith("# blocks: V0 640, V3 2,560, V6 2,560 = 5,760 images")
+    assert e.value.code == 0 and out.startswith("# HvM / Majaj, Hong et al. 2015")  # the file's sources first
+    assert "# blocks: V0 640, V3 2,560, V6 2,560 = 5,760 images\n" in out
     assert DatasetSpec.from_dict(__import__("yaml").safe_load(out)) == spec_from_flags(preset="hvm")
     assert DatasetSpec.from_yaml(preset_path("hvm")) == spec_from_flags(preset="hvm")
 

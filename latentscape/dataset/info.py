@@ -10,7 +10,7 @@ from latentscape.dataset.reader import DatasetReader
 from latentscape.errors import FormatError
 from latentscape.outpaths import IMAGE_SUFFIXES, check_output_file
 from latentscape.latents.designs import describe_design
-from latentscape.latents.space import GROUPS, PARAMS, varying_groups
+from latentscape.latents.space import GROUPS, PARAMS, SCENE_GROUP, varying_groups
 
 
 def describe(root: str | Path) -> str:
@@ -21,7 +21,7 @@ def describe(root: str | Path) -> str:
         m = r.manifest
         lat = r.latents() if r.shards else {}
     dists = m["resolved"]["distributions"]
-    varying = varying_groups(dists)
+    varying = varying_groups(dists, m["resolved"].get("scene", "studio"))
     fixed = [g for g in GROUPS if g not in varying]
     nbytes = sum(s.get("bytes") or 0 for s in m["shards"])
     done = sum(s["count"] for s in m["shards"])
@@ -30,6 +30,7 @@ def describe(root: str | Path) -> str:
         f"images    {done} of {m['n']} in {len(m['shards'])} shard(s), {m['resolution']}x{m['resolution']} RGB",
         f"on disk   {nbytes / 1e6:.1f} MB ({nbytes / max(done, 1) / 1e3:.1f} kB/image)",
         *([f"design    {describe_design(design, m['n'])}"] if (design := design_of(m)) else []),
+        *([f"scene     {_scene_desc(m, dists)}"] if m["resolved"].get("scene", "studio") != "studio" else []),
         f"varying   {', '.join(varying) or '(none)'}",
         f"fixed     {', '.join(_fixed_desc(g, dists, m) for g in fixed) or '(none)'}",
         "latents",
@@ -39,6 +40,15 @@ def describe(root: str | Path) -> str:
         rng = "" if v is None or not len(v) else f"{v.min():.4g} .. {v.max():.4g}"
         lines.append(f"  {s['name']:<18} {s['group']:<10} {s['dtype']:<8} {str(tuple(s['shape'])):<6} {s['unit']:<18} {rng}")
     return "\n".join(lines)
+
+
+def _scene_desc(m, dists) -> str:
+    """The scene template and its own latents: which vary, which are held (and at what)."""
+    own = {k: d for k, d in dists.items() if k in PARAMS and PARAMS[k].group == SCENE_GROUP}
+    vary = [k for k, d in own.items() if d.get("kind") != "fixed"]
+    held = [f"{k}={_short(d.get('value'))}" for k, d in own.items() if d.get("kind") == "fixed"]
+    parts = ([f"varying {', '.join(vary)}"] if vary else []) + ([f"fixed {', '.join(held)}"] if held else [])
+    return f"{m['resolved']['scene']}" + (f" ({'; '.join(parts)})" if parts else "")
 
 
 def _fixed_desc(group, dists, m) -> str:

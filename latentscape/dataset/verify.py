@@ -252,5 +252,6 @@ def _check_coverage(seen, n) -> list[Problem]:
 
 def _fixed_latents(m) -> dict:
     """Stored latents whose whole group is held fixed (they must be constant)."""
-    varying = varying_groups(m.get("resolved", {}).get("distributions", {}))
+    resolved = m.get("resolved", {})
+    varying = varying_groups(resolved.get("distributions", {}), resolved.get("scene", "studio"))
     return {name: True for name, lt in LATENTS.items() if lt.group not in varying}

@@ -18,7 +18,7 @@ from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
 from latentscape.latents.designs import ANGLES, Design
 from latentscape.latents.sampling import MAX_REJECTIONS, LatentSampler, image_rng
-from latentscape.latents.space import GROUPS, LATENTS, META, DESIGN_META, REDRAW
+from latentscape.latents.space import GROUPS, LATENTS, META, DESIGN_META, REDRAW, SCENE_GROUP, SCENE_LATENTS
 
 _STREAM = {"grid": 1, "sweep": 2, "pairs": 3, "k_random": 4}  # generators: SeedSequence([seed, stream, point])
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -47,7 +47,12 @@ class DesignSampler:
         self._pose_names = ("rotation",) if s.rules.pose_mode == "so3" else ("yaw", "pitch", "roll")
         self._params = {"category": ("category", "object_id"), "identity": ("object_id",),
                         "position": self._pos_names, "pose": self._pose_names, "scale": ("scale",),
-                        "lighting": _LIGHTS, "background": ("background_id", "env_rotation")}
+                        "lighting": _LIGHTS, "background": ("background_id", "env_rotation"),
+                        SCENE_GROUP: tuple(s.scene_names)}
+        self._all = GROUPS + ((SCENE_GROUP,) if s.scene_names else ())  # a template's own latents are drawn too
+        # on a ground the camera's height and pitch decide whether the object fits: they are levers as well
+        self._levers_of = {c: g + ((SCENE_GROUP,) if s._grounded and c != "contrast" else ())
+                           for c, g in _LEVERS.items()}
         if design.kind == "pairs":
             self._check_differ()
 
@@ -75,6 +80,8 @@ class DesignSampler:
         out = {}
         for name, lt in LATENTS.items():
             out[name] = np.array([r[name] for r in rows], dtype=lt.dtype).reshape((len(rows), *lt.shape))
+        for name in self.base.scene_names:
+            out[name] = np.array([r[name] for r in rows], dtype=SCENE_LATENTS[name].dtype)
         for name, (dtype, _) in {**META, **DESIGN_META}.items():
             if name in rows[0]:
                 out[name] = np.array([r[name] for r in rows], dtype=dtype)
@@ -121,7 +128,7 @@ class DesignSampler:
         pins, member_pins = self._pins(point)
         pinned = set(pins) | {k for mp in member_pins for k in mp}
         base: dict = {}
-        self._draw(rng, base, GROUPS, pins)
+        self._draw(rng, base, self._all, pins)
         own, changed = {}, ()
         if d.kind == "pairs":
             changed = self.changed_groups(point)
@@ -172,7 +179,7 @@ class DesignSampler:
         groups = set(groups)
         if groups & {"category", "identity"}:
             self._draw_object(rng, params, pins, keep_category="category" not in groups)
-        for g in ("pose", "scale", "lighting", "background", "position"):
+        for g in ("pose", "scale", "lighting", "background", SCENE_GROUP, "position"):
             if g in groups:
                 for k in self._params[g]:
                     params[k] = pins[k] if k in pins else dists[k].sample(rng)
@@ -236,14 +243,22 @@ class DesignSampler:
             quat = geo.matrix_to_quat(geo.euler_to_matrix(*(float(p[k]) for k in ("yaw", "pitch", "roll"))))
         a, b, c = (float(p[k]) for k in self._pos_names)
         unit = s._unit[obj]
-        pos = unit * c * geo.ray_direction(a, b, rules.fov_deg) if rules.position_mode == "image" else \
-            unit * np.array([a, b, c])
+        if s._grounded:  # the drawn pose is level; standing on the ground fixes the height and the stored pose
+            pos, quat = s.standing(obj, quat, float(p["scale"]), a, c, float(p["camera_height"]),
+                                   float(p["camera_pitch"]))
+        elif s._region is not None:  # a user's .blend: fractions of its region
+            pos = s.region_position((a, b, c))
+        elif rules.position_mode == "image":
+            pos = unit * c * geo.ray_direction(a, b, rules.fov_deg)
+        else:
+            pos = unit * np.array([a, b, c])
         out = {"category": int(p["category"]), "object_id": obj, "rotation_quat": quat,
                "rotation_euler": geo.matrix_to_euler(geo.quat_to_matrix(quat)), "scale": float(p["scale"]),
                "background_id": int(p["background_id"]), "env_rotation": float(p["env_rotation"]),
                "position": pos, "distance": float(np.linalg.norm(pos)),
                "image_xy": geo.project(pos, rules.fov_deg)[0], "size_m": float(unit)}
         out.update({k: float(p[k]) for k in _LIGHTS})
+        out.update({k: (int(p[k]) if SCENE_LATENTS[k].dtype.startswith("int") else float(p[k])) for k in s.scene_names})
         out["predicted_visible"] = s.visible_fraction(obj, quat, out["scale"], pos)
         out["predicted_contrast"] = s.contrast(out)
         return out
@@ -259,7 +274,7 @@ class DesignSampler:
         (a point out of frame whose position cannot move may still turn or shrink the object)."""
         def free(g):
             return any(self.base.dists[k].kind != "fixed" and k not in pinned for k in self._params[g])
-        groups = [g for g in _LEVERS[cause] if free(g)]
+        groups = [g for g in self._levers_of[cause] if free(g)]
         if cause == "frame" and not groups:
             groups = [g for g in ("pose", "scale") if free(g)]
         return groups

@@ -18,11 +18,11 @@ from latentscape.latents.distributions import Dist
 from latentscape.latents import appearance as app
 from latentscape.latents import placement
 from latentscape.latents.ground import resting_y
-from latentscape.latents.space import GROUNDED, LATENTS, META, REDRAW, SCENE_GROUP, SCENE_LATENTS, varying_groups
+from latentscape.latents.space import (CAMERA, GROUNDED, LATENTS, META, REDRAW, SCENE_GROUP, SCENE_LATENTS,
+                                      varying_groups)
 
 MAX_REJECTIONS = 10_000
 ORDER = ("category", "identity", "pose", "scale", "lighting", "background", "position")  # the draw order
-CAMERA = ("camera_height", "camera_pitch")  # scene latents drawn with the position (the ground moves with them)
 
 
 def image_rng(seed: int, index: int) -> np.random.Generator:

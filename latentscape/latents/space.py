@@ -21,6 +21,7 @@ VARY_GROUPS = GROUPS + (SCENE_GROUP,)  # order numbers design_changed bits; --va
 # or a path to the user's own .blend file (template "userblend").
 SCENE_TEMPLATES = ("studio", "hdri", "ground", "room")
 USERBLEND = "userblend"
+CAMERA = ("camera_height", "camera_pitch")  # scene latents drawn with the position (the ground moves with them)
 GROUNDED = ("hdri", "ground", "room")  # templates whose objects stand on a level ground below the camera
 POSITION_MODES = ("image", "box")
 POSE_MODES = ("so3", "euler", "upright", "facing")
@@ -329,14 +330,17 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
-def varying_groups(dists: dict) -> list[str]:
+def varying_groups(dists: dict, scene: str = "studio") -> list[str]:
     """Groups (in GROUPS order) with at least one parameter not held fixed.
 
     `dists` maps parameter names to `Dist`s or to their stored dicts ({"kind": ...}).
     A category that varies makes identity vary too (a fixed identity is each category's
-    first object)."""
+    first object). On a grounded `scene` a moving camera (height or pitch) moves the stored
+    position and pose too: the object stands on the ground, upright in the world."""
     kinds = {k: (d.kind if hasattr(d, "kind") else d.get("kind")) for k, d in dists.items()}
     groups = {PARAMS[k].group for k, kind in kinds.items() if k in PARAMS and kind != "fixed"}
     if "category" in groups:
         groups.add("identity")
+    if scene in GROUNDED and any(kinds.get(k, "fixed") != "fixed" for k in CAMERA):
+        groups |= {"position", "pose"}
     return [g for g in VARY_GROUPS if g in groups]

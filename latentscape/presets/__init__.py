@@ -19,3 +19,14 @@ def preset_path(name: str) -> Path:
         names = ", ".join(PRESETS + tuple(f"{a} (= {t})" for a, t in ALIASES.items()))
         raise SpecError(f"unknown preset {name!r}; allowed: {names}")
     return Path(__file__).with_name(f"{key}.yaml")
+
+
+def preset_comments(name: str) -> str:
+    """The comment lines at the top of preset `name`'s file (its sources), as written."""
+    lines = preset_path(name).read_text().splitlines()
+    head = []
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        head.append(line)
+    return "\n".join(head)

@@ -18,6 +18,7 @@ from latentscape.blender_scenes import GROUND_MATERIALS, REGION_NAME, ROOM_STYLE
 from latentscape.latents.geometry import object_points_camera, project
 from latentscape.latents.ground import heights, horizon_v, resting_y
 from latentscape.renderer.blend_probe import describe_blend, validate_blend
+from blend_fixtures import write_user_blends
 from latentscape.renderer.child import run_in_blender_child
 from latentscape.renderer.types import ImageState, SceneState, StageSettings
 
@@ -293,49 +294,6 @@ def test_room_images_are_repeatable():
 
 
 # ---------------------------------------------------------------- the user's .blend
-def _write_user_blends(folder: str, marker: str):
-    """In a Blender child: scene files with a floor, a sun and a text block registered to run on load
-    (it would write `marker`): 'good' (camera, region empty), 'collection' (region collection, no
-    camera), 'noregion' (camera, no region)."""
-    import bpy
-    from mathutils import Vector
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    text = bpy.data.texts.new("autorun.py")
-    text.write(f"open({marker!r}, 'w').write('a script ran')\n")
-    text.use_module = True  # Blender runs it when it opens the file with scripts trusted
-
-    def scene(name, camera: bool, region: str | None):
-        sc = bpy.data.scenes.new(name)
-        me = bpy.data.meshes.new("floor")
-        me.from_pydata([(-5, -5, 0), (5, -5, 0), (5, 5, 0), (-5, 5, 0)], [], [(0, 1, 2, 3)])
-        sc.collection.objects.link(bpy.data.objects.new("floor", me))
-        sun = bpy.data.objects.new("user-sun", bpy.data.lights.new("user-sun", "SUN"))
-        sc.collection.objects.link(sun)
-        if camera:
-            cam = bpy.data.objects.new("user-cam", bpy.data.cameras.new("user-cam"))
-            cam.location = (1.0, -6.0, 2.5)
-            cam.rotation_mode = "QUATERNION"
-            cam.rotation_quaternion = (Vector((0.0, 0.0, 0.5)) - cam.location).to_track_quat("-Z", "Y")
-            sc.collection.objects.link(cam)
-            sc.camera = cam
-        if region == "empty":
-            e = bpy.data.objects.new("latentscape_region", None)
-            e.location, e.empty_display_size = (0.0, 0.0, 0.5), 0.5
-            sc.collection.objects.link(e)
-        elif region == "collection":
-            coll = bpy.data.collections.new("latentscape_region")
-            sc.collection.children.link(coll)
-            box = bpy.data.meshes.new("box")
-            box.from_pydata([(x, y, z) for x in (-1, 1) for y in (-1, 1) for z in (0, 1)], [], [(0, 1, 3, 2)])
-            coll.objects.link(bpy.data.objects.new("region-box", box))
-        return sc
-
-    for name, camera, region in (("good", True, "empty"), ("collection", False, "collection"),
-                                 ("noregion", True, None)):
-        bpy.data.libraries.write(str(Path(folder) / f"{name}.blend"), {scene(name, camera, region), text})
-    return sorted(p.name for p in Path(folder).iterdir())
-
-
 def _open_trusted(path: str, marker: str) -> bool:
     """In a Blender child: open `path` as a trusted file (auto-run on); did its script run?"""
     import os
@@ -350,7 +308,7 @@ def _open_trusted(path: str, marker: str) -> bool:
 def blends(tmp_path_factory):
     folder = tmp_path_factory.mktemp("blends")
     marker = folder / "MARKER"
-    assert run_in_blender_child(_write_user_blends, str(folder), str(marker), what="write", timeout=120) == [
+    assert run_in_blender_child(write_user_blends, str(folder), str(marker), what="write", timeout=120) == [
         "collection.blend", "good.blend", "noregion.blend"]
     assert not marker.exists()
     return folder, marker

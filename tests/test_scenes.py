@@ -22,6 +22,7 @@ from latentscape.latents.ground import heights, up_vector
 from latentscape.latents.space import GROUPS, SCENE_LATENTS
 from latentscape.resolve import resolve
 from latentscape.resolve_scene import check_tables
+from blend_fixtures import write_user_blends
 from latentscape.renderer.child import run_in_blender_child
 
 GROUNDED = ("hdri", "ground", "room")
@@ -29,37 +30,16 @@ BACKDROP = next(i for i, b in enumerate(default_backgrounds()) if b.kind == "bac
 
 
 def _write_blend(folder: str, marker: str) -> str:
-    """In a Blender child: a scene with a floor, a camera, a region empty and a text block registered
-    to run on load (it would write `marker`)."""
-    import bpy
-    from mathutils import Vector
-    bpy.ops.wm.read_factory_settings(use_empty=True)
-    text = bpy.data.texts.new("autorun.py")
-    text.write(f"open({marker!r}, 'w').write('a script ran')\n")
-    text.use_module = True
-    sc = bpy.data.scenes.new("user")
-    me = bpy.data.meshes.new("floor")
-    me.from_pydata([(-5, -5, 0), (5, -5, 0), (5, 5, 0), (-5, 5, 0)], [], [(0, 1, 2, 3)])
-    sc.collection.objects.link(bpy.data.objects.new("floor", me))
-    cam = bpy.data.objects.new("user-cam", bpy.data.cameras.new("user-cam"))
-    cam.location = (1.0, -6.0, 2.5)
-    cam.rotation_mode = "QUATERNION"
-    cam.rotation_quaternion = (Vector((0.0, 0.0, 0.5)) - cam.location).to_track_quat("-Z", "Y")
-    sc.collection.objects.link(cam)
-    sc.camera = cam
-    region = bpy.data.objects.new("latentscape_region", None)
-    region.location, region.empty_display_size = (0.0, 0.0, 0.5), 0.5
-    sc.collection.objects.link(region)
-    path = str(Path(folder) / "user.blend")
-    bpy.data.libraries.write(path, {sc, text})
-    return path
+    """The path of FOLDER/good.blend: a floor, a camera, a region empty, a script registered to run on load."""
+    run_in_blender_child(write_user_blends, folder, marker, ("good",), what="write", timeout=120)
+    return str(Path(folder) / "good.blend")
 
 
 @pytest.fixture(scope="module")
 def blend(tmp_path_factory):
     folder = tmp_path_factory.mktemp("blend")
     marker = folder / "MARKER"
-    path = run_in_blender_child(_write_blend, str(folder), str(marker), what="write", timeout=120)
+    path = _write_blend(str(folder), str(marker))
     assert not marker.exists()
     return path, marker
 
@@ -181,7 +161,7 @@ def test_the_cli_says_it_in_one_line(capsys, tmp_path):
 
 
 def test_a_user_blend_without_a_region_is_refused_naming_it(tmp_path):
-    path = run_in_blender_child(_write_blend, str(tmp_path), str(tmp_path / "MARKER"), what="write", timeout=120)
+    path = _write_blend(str(tmp_path), str(tmp_path / "MARKER"))
     renamed = run_in_blender_child(_drop_region, path, what="edit", timeout=120)
     with pytest.raises(SpecError, match="has no object or collection named 'latentscape_region'"):
         resolve(_spec(renamed))

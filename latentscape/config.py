@@ -56,7 +56,8 @@ QUALITY_PRESETS: dict[str, dict] = {
     "high": {"samples": 64, "denoise": True, "denoise_prefilter": "fast"},
 }
 LEGACY_SPEC = {"canonical_pose": "front", "min_visible": 0.0, "min_contrast": 0.0, "size": "unit",
-               "frame": "box", "design": None, "scene": "studio"}
+               "frame": "box", "design": None, "scene": "studio", "distractors": 0, "max_occlusion": None}
+MAX_DISTRACTORS = 16  # the most distractors an image may have
 SIZES = ("unit", "real")
 FRAMES = ("box", "centre")  # the in-frame rule: the projected bounding box, or only the centre, inside the frame
 MIN_VISIBLE, MIN_CONTRAST = 0.005, 10.0  # the guarantees' defaults (docs/fidelity.md)
@@ -180,9 +181,12 @@ class DatasetSpec:
     frame: str = "box"  # the in-frame rule: box (the whole projected bounding box) | centre (only the centre)
     design: Design | None = None  # grid, sweep, pairs or blocks (latents/designs.py); None: i.i.d. draws
     scene: str = "studio"  # scene template (studio, hdri, ground, room) or the user's FILE.blend (docs/scenes.md)
+    distractors: tuple[int, ...] = (0,)  # counts of other objects around the target, drawn uniformly per image
+    max_occlusion: float | None = None  # re-draw distractors predicted to occlude more of the target (0..1)
 
     def __post_init__(self):
         _check_scene(self.scene)
+        object.__setattr__(self, "distractors", parse_distractors(self.distractors))
         if self.pose_mode is None:
             object.__setattr__(self, "pose_mode", "upright" if self.grounded else "so3")
         if self.position_mode is None:
@@ -260,6 +264,7 @@ class DatasetSpec:
         _one_of(self.canonical_pose, tuple(CANONICAL_VIEWS), "canonical_pose")
         _number_in(self.min_visible, 0.0, 0.5, "min_visible", "[0, 0.5] (a share of the image's pixels)")
         _number_in(self.min_contrast, 0.0, 255.0, "min_contrast", "[0, 255] (8-bit luminance steps)")
+        self._check_clutter()
         _one_of(self.size, SIZES, "size")
         _one_of(self.frame, FRAMES, "frame")
         _one_of(self.category_sampling, CATEGORY_SAMPLING, "category_sampling")
@@ -291,6 +296,22 @@ class DatasetSpec:
             raise SpecError(f"render must be RenderSettings, got {_show(self.render)}")
         if not isinstance(self.storage, StorageSettings):
             raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
+
+    def _check_clutter(self):
+        """--max-occlusion only with distractors; distractors only without a design and outside a .blend."""
+        if self.max_occlusion is not None:
+            _number_in(self.max_occlusion, 0.0, 1.0, "max_occlusion", "[0, 1] (a share of the target's pixels)")
+        if max(self.distractors) == 0:
+            if self.max_occlusion is not None:
+                raise SpecError(f"max_occlusion {self.max_occlusion:g} needs distractors (--distractors N): "
+                                f"without them nothing occludes the target")
+            return
+        if self.design is not None:
+            raise SpecError(f"distractors are not available with a {self.design.kind} design yet; "
+                            f"allowed: i.i.d. draws (no --design)")
+        if self.template == USERBLEND:
+            raise SpecError(f"distractors are not available with scene {self.scene!r} yet; allowed: "
+                            f"{', '.join(SCENE_TEMPLATES)}")
 
     def active_params(self) -> list[str]:
         return params_for(self.position_mode, self.pose_mode, self.template)
@@ -327,6 +348,8 @@ class DatasetSpec:
             "min_visible": float(self.min_visible), "min_contrast": float(self.min_contrast), "size": self.size,
             "frame": self.frame, "design": self.design.to_dict() if self.design else None,
             "scene": self.scene,
+            "distractors": self.distractors[0] if len(self.distractors) == 1 else list(self.distractors),
+            "max_occlusion": None if self.max_occlusion is None else float(self.max_occlusion),
         }
 
     def identity_dict(self) -> dict:
@@ -478,6 +501,27 @@ def parse_vary(v, where: str = "vary") -> tuple[str, ...]:
     if bad:
         raise SpecError(f"{where}: unknown group {_show(bad[0])}; allowed: {allowed} (all/none alone)")
     return tuple(g for g in VARY_GROUPS if g in items)
+
+
+def parse_distractors(v, where: str = "distractors") -> tuple[int, ...]:
+    """N | 'N' | 'A:B' (every count A..B) | 'A,B,C' | [A, B, C] -> the counts, one drawn uniformly per image."""
+    allowed = f"a count 0..{MAX_DISTRACTORS}, A:B (each count from A to B) or A,B,C (one of them)"
+    items = v
+    if isinstance(v, str):
+        try:
+            if ":" in v:
+                lo, hi = (int(x) for x in v.split(":"))
+                items = list(range(lo, hi + 1)) if 0 <= lo <= hi <= MAX_DISTRACTORS else [lo, hi]
+            else:
+                items = [int(x) for x in v.split(",")]
+        except ValueError:
+            raise SpecError(f"{where} must be {allowed}, got {_show(v)}") from None
+    elif not isinstance(v, (list, tuple)):
+        items = [v]
+    bad = [x for x in items if isinstance(x, bool) or not isinstance(x, int) or not 0 <= x <= MAX_DISTRACTORS]
+    if not items or bad or (isinstance(v, str) and ":" in v and items[0] > items[-1]):
+        raise SpecError(f"{where} must be {allowed}, got {_show(v)}")
+    return tuple(int(x) for x in items)
 
 
 def parse_fix(items: list[str]) -> dict[str, Any]:

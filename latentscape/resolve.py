@@ -61,8 +61,15 @@ class ResolvedDataset:
         s = self.spec
         rules = DrawRules(s.seed, s.fov_deg, s.margin, s.position_mode, s.pose_mode, s.category_sampling,
                           s.canonical_pose, s.min_visible, s.min_contrast, s.size, s.render.view_transform, s.frame,
-                          self.scene, self.scene_info.region)
+                          self.scene, self.scene_info.region, s.distractors, s.max_occlusion,
+                          self.distractor_pool() if max(s.distractors) else ())
         return LatentSampler(rules, dists, self.library, tuple((b.kind, b.rgb) for b in self.backgrounds))
+
+    def distractor_pool(self) -> tuple[int, ...]:
+        """Object ids distractors are drawn from: every object of the spec's categories (all without
+        --categories), whatever the target's distribution."""
+        cats = set(self.spec.categories)
+        return tuple(o.id for o in self.library.objects if not cats or o.category in cats)
 
     def design_levels(self) -> tuple[tuple[str, tuple], ...]:
         """The design's levels with categorical values as indices (the values the images hold)."""
@@ -97,7 +104,8 @@ class ResolvedDataset:
         """What the object records hold: the hull and colour when a guarantee uses them, the real
         size with --size real (so datasets made without them keep their identity)."""
         s = self.spec
-        extra = ("hull", "colour") if s.min_visible > 0 or s.min_contrast > 0 else ("hull",) if s.grounded else ()
+        hull = s.grounded or max(s.distractors) > 0  # standing objects and the occlusion prediction use it
+        extra = ("hull", "colour") if s.min_visible > 0 or s.min_contrast > 0 else ("hull",) if hull else ()
         return _OBJECT_KEYS + extra + (("size_m",) if s.size == "real" else ())
 
     def identity(self) -> str:

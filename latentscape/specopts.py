@@ -62,6 +62,11 @@ SPEC_OPTIONS = [
     click.option("--scene", help="Scene template: studio (default), hdri, ground, room, or FILE.blend, your own "
                                   "scene with an empty or collection named latentscape_region where the object goes "
                                   "(docs/scenes.md)."),
+    click.option("--distractors", help="Other library objects placed around the target per image: N, A:B (each "
+                                        "count from A to B equally likely) or A,B,C (docs/scenes.md, clutter)."),
+    click.option("--max-occlusion", type=float,
+                 help="Re-draw an image's distractors while they are predicted to hide more than this share "
+                      "(0..1) of the target (counted per image); needs --distractors."),
     click.option("--preset", help="Start from a shipped preset spec: " + ", ".join(PRESETS) +
                  " (docs/presets.md); --config is not allowed with it, flags override it."),
     click.option("--design", type=click.Choice(["iid", *DESIGN_KINDS[:3]]),
@@ -102,6 +107,7 @@ _SPEC_KEYS = {"config_path", "n", "seed", "shard_size", "resolution", "fov_deg",
               "position_mode", "pose_mode", "canonical_pose", "margin", "min_visible", "min_contrast", "size", "categories", "category_sampling", "library",
               "assets", "license", "skip_bad_assets", "backgrounds",
               "samples", "denoise", "passes", "view_transform", "compression", "quality", "frame", "scene",
+              "distractors", "max_occlusion",
               *_DESIGN_KEYS}
 
 

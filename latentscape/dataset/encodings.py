@@ -26,6 +26,11 @@ Encodings:
     categorical int64 index; names in the dataset's tables.
 
 `rotation_quat` / `rotation_euler` requested by name are returned as stored (float32).
+
+Where a dataset stores them (`dataset_latents(manifest)`), targets also name its scene latents
+(`camera_height`, `camera_pitch`, ...; group `scene`) and its distractor tables
+(`distractor_count`, `distractor_object_id`, ...; group `distractors`): padded per image to the
+dataset's largest count (-1 for indices, NaN for numbers past `distractor_count`).
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ import numpy as np
 
 from latentscape.errors import LatentscapeError, TargetError
 from latentscape.latents.geometry import quat_to_matrix
-from latentscape.latents.space import GROUPS, LATENTS
+from latentscape.latents.space import DISTRACTOR_LATENTS, LATENTS, SCENE_LATENTS, Latent, distractor_shape
 
 ROTATIONS = ("sincos", "quat", "6d", "matrix", "euler")
 CONTINUOUS = ("raw", "zscore")
@@ -82,9 +87,39 @@ def canonical_quat(q: np.ndarray) -> np.ndarray:
     return np.where(q[..., :1] < 0, -q, q)
 
 
+def dataset_latents(manifest: dict) -> dict[str, Latent]:
+    """The latents a dataset stores beyond LATENTS: its scene latents and, with distractors, the
+    distractor tables (their `shape` per image: (K, ...) with K the spec's largest count)."""
+    names = {s.get("name") for s in manifest.get("latents", []) if isinstance(s, dict)}
+    out = {k: lt for k, lt in SCENE_LATENTS.items() if k in names}
+    k = max_distractors(manifest.get("spec", {}))
+    if k:
+        out.update({n: Latent(n, lt.group, lt.dtype, distractor_shape(n, k), lt.unit, lt.kind)
+                    for n, lt in DISTRACTOR_LATENTS.items()})
+    return out
+
+
+def max_distractors(spec: dict) -> int:
+    """The largest distractor count of a stored spec (0: none; older specs have no such field)."""
+    v = spec.get("distractors", 0) if isinstance(spec, dict) else 0
+    return max(v) if isinstance(v, list) and v else int(v) if isinstance(v, int) else 0
+
+
+def _groups(table: dict) -> dict[str, tuple[str, ...]]:
+    """GROUP_TARGETS plus `scene` and `distractors` where the dataset stores such latents."""
+    out = dict(GROUP_TARGETS)
+    for group, names in (("scene", SCENE_LATENTS), ("distractors", DISTRACTOR_LATENTS)):
+        if any(n in table for n in names):
+            out[group] = tuple(n for n in names if n in table)
+    return out
+
+
 def resolve_targets(targets, rotation: str = "sincos", continuous: str = "raw",
-                    circular: str = "sincos") -> list[Target]:
-    """Expand latent and group names into Targets (order kept, duplicates dropped)."""
+                    circular: str = "sincos", stored: dict | None = None) -> list[Target]:
+    """Expand latent and group names into Targets (order kept, duplicates dropped). `stored`: the
+    dataset's latents beyond LATENTS (`dataset_latents`), which may be named too."""
+    table = {**LATENTS, **(stored or {})}
+    groups = _groups(table)
     if isinstance(targets, str):
         targets = [targets]
     _check_choice(rotation, ROTATIONS, "rotation encoding")
@@ -92,22 +127,22 @@ def resolve_targets(targets, rotation: str = "sincos", continuous: str = "raw",
     _check_choice(circular, CIRCULAR, "circular encoding")
     keys: list[str] = []
     for t in targets:
-        if t in GROUP_TARGETS:
-            names = GROUP_TARGETS[t]
-        elif t in LATENTS:
+        if t in groups:
+            names = groups[t]
+        elif t in table:
             names = (t,)
         else:
-            raise TargetError(f"unknown target {t!r}; latents: {', '.join(LATENTS)}; groups: {', '.join(GROUPS)}")
+            raise TargetError(f"unknown target {t!r}; latents: {', '.join(table)}; groups: {', '.join(groups)}")
         keys += [n for n in names if n not in keys]
     if not keys:
-        raise TargetError(f"no targets given; latents: {', '.join(LATENTS)}; groups: {', '.join(GROUPS)}")
+        raise TargetError(f"no targets given; latents: {', '.join(table)}; groups: {', '.join(groups)}")
     out = []
     for k in keys:
         if k == "pose":
             src = "rotation_euler" if rotation in ("sincos", "euler") else "rotation_quat"
             out.append(Target("pose", src, "rotation", rotation, (_ROT_WIDTH[rotation],)))
             continue
-        lt = LATENTS[k]
+        lt = table[k]
         if lt.kind == "categorical":
             out.append(Target(k, k, "categorical", "index", ()))
         elif lt.kind == "rotation":
@@ -193,12 +228,16 @@ def indices_sha256(indices: np.ndarray) -> str:
 
 
 def compute_stats(lat: dict[str, np.ndarray], rows: np.ndarray) -> dict:
-    """Mean and std (ddof 0, per component) of every continuous latent over `rows`."""
+    """Mean and std (ddof 0, per component) of every continuous latent over `rows`; a distractor
+    table's over every distractor present (its NaN padding left out)."""
     out = {}
-    for name, lt in LATENTS.items():
+    for name, lt in {**LATENTS, **SCENE_LATENTS, **DISTRACTOR_LATENTS}.items():
         if lt.kind != "continuous" or name not in lat:
             continue
         x = np.asarray(lat[name], dtype=np.float64)[rows]
+        if name in DISTRACTOR_LATENTS:
+            x = x.reshape(-1, *lt.shape)
+            x = x[np.isfinite(x).reshape(len(x), -1).all(axis=1)]
         out[name] = {"mean": np.atleast_1d(x.mean(axis=0)).tolist() if lt.shape else float(x.mean()),
                      "std": np.atleast_1d(x.std(axis=0)).tolist() if lt.shape else float(x.std())}
     return out
@@ -211,17 +250,19 @@ def stats_path(root: Path, split_name: str) -> Path:
 STATS_FORMAT = "latentscape-stats"
 
 
-def split_stats(root: Path, spec_hash: str, split_name: str, train_indices: np.ndarray, read_latents) -> dict:
+def split_stats(root: Path, spec_hash: str, split_name: str, train_indices: np.ndarray, read_latents,
+                needed=()) -> dict:
     """The z-score statistics of a split's training part, without writing into `root`:
     from ROOT/stats-<split_name>.json when it was saved for these training indices (see
     `save_stats`), else from the cache outside the root, else computed from
-    `read_latents()` (all latents with `index`) and cached."""
+    `read_latents()` (all latents with `index`) and cached. A record lacking a latent in
+    `needed` (one written before scene latents and distractor tables had statistics) is not used."""
     digest = indices_sha256(train_indices)
-    saved = _stats_record(_read_json_file(stats_path(root, split_name)), digest)
+    saved = _stats_record(_read_json_file(stats_path(root, split_name)), digest, needed)
     if saved is not None:
         return saved
     key = f"stats-{spec_hash}-{digest[:32]}.json"
-    cached = _stats_record(read_cached_json(key), digest)
+    cached = _stats_record(read_cached_json(key), digest, needed)
     if cached is not None:
         return {**cached, "split": split_name}
     lat = read_latents()
@@ -233,10 +274,12 @@ def split_stats(root: Path, spec_hash: str, split_name: str, train_indices: np.n
     return s
 
 
-def _stats_record(s, digest: str) -> dict | None:
-    """A statistics record if it is one for training indices with sha256 `digest`, else None."""
+def _stats_record(s, digest: str, needed=()) -> dict | None:
+    """A statistics record if it is one for training indices with sha256 `digest` holding every
+    latent in `needed`, else None."""
     if (isinstance(s, dict) and s.get("format", STATS_FORMAT) == STATS_FORMAT
-            and s.get("train_indices_sha256") == digest and isinstance(s.get("latents"), dict)):
+            and s.get("train_indices_sha256") == digest and isinstance(s.get("latents"), dict)
+            and all(k in s["latents"] for k in needed)):
         return s
     return None
 

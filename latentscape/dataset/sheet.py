@@ -63,4 +63,7 @@ def _caption(lat, i, groups, names) -> list[str]:
             else:
                 parts.append(",".join(fmt.format(x) for x in np.atleast_1d(v)))
         out.append(" ".join(parts))
+    if "distractor_count" in lat:  # clutter: how many, and how much of the target they hide
+        occ = lat.get("meta/occluded_fraction", lat.get("meta/predicted_occlusion"))[i]
+        out.append(f"{int(lat['distractor_count'][i])} distractors, occluded {occ:.2f}")
     return out

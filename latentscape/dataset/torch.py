@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import Dataset, IterableDataset, get_worker_info
 
 from latentscape.dataset.design_access import design_of, grid_index, sweep_index
-from latentscape.dataset.encodings import TargetEncoder, resolve_targets, save_stats, split_stats
+from latentscape.dataset.encodings import TargetEncoder, dataset_latents, resolve_targets, save_stats, split_stats
 from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
@@ -28,7 +28,7 @@ from latentscape.dataset.remote import fetch_release, is_release_ref
 from latentscape.dataset.splits import create_split, resolve_split, split_path
 from latentscape.dataset.reader import DatasetReader
 from latentscape.errors import FormatError, SplitError, TargetError
-from latentscape.latents.space import GROUPS
+from latentscape.latents.space import DISTRACTOR_LATENTS, GROUPS
 
 IMAGE_MODES = ("float", "uint8", "pil", "numpy")
 
@@ -98,7 +98,8 @@ class _Base:
             raise TargetError(f"unknown image mode {image!r}; allowed: {', '.join(IMAGE_MODES)}")
         self.transform, self.target_transform = transform, target_transform
         self.image_mode, self.flat_targets = image, bool(flat_targets)
-        self.target_spec = resolve_targets(targets, rotation=rotation, continuous=continuous, circular=circular)
+        self.target_spec = resolve_targets(targets, rotation=rotation, continuous=continuous, circular=circular,
+                                           stored=dataset_latents(self.manifest))
         self.encodings = {"rotation": rotation, "continuous": continuous, "circular": circular}
         self.split = split
         self._shards = self.manifest["shards"]
@@ -130,7 +131,7 @@ class _Base:
                 raise SplitError(f"z-scored targets need a 'train' part; split {self.split_name!r} has "
                                  f"{', '.join(parts)}")
             self.stats = split_stats(self.root, self.manifest["spec_hash"], self.split_name, parts["train"],
-                                     all_latents)
+                                     all_latents, [t.source for t in self.target_spec if t.encoding == "zscore"])
         self.encoder = TargetEncoder(self.target_spec, self.stats)
         return lat
 
@@ -271,9 +272,18 @@ class LatentDataset(_Base, Dataset):
         self._y = self.encoder.flatten(enc) if self.flat_targets else enc
         self._shard = (np.searchsorted(self._starts, self.indices, side="right") - 1).astype(np.int64)
         self._row = self.indices - self._starts[self._shard]
+        self._clutter = {k.removeprefix("distractor_"): lat[k][rows] for k in DISTRACTOR_LATENTS if k in lat}
 
     def __len__(self) -> int:
         return len(self.indices)
+
+    def distractors(self, i: int) -> dict:
+        """Item i's distractors as tensors: `count`, and `object_id`, `category` (-1 past the count),
+        `position` (K, 3), `rotation_quat` (K, 4), `scale`, `size_m` (NaN past the count), padded to
+        the dataset's largest count K (docs/dataset.md)."""
+        if not self._clutter:
+            raise TargetError(f"{self.root} has no distractors (it was rendered without --distractors)")
+        return {k: torch.from_numpy(np.array(v[i])) for k, v in self._clutter.items()}
 
     def targets_of(self, i: int):
         """The encoded targets of item i (no image read)."""

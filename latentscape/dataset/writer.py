@@ -12,7 +12,7 @@ import numpy as np
 from latentscape.version import __version__
 from latentscape.files import owner_tag
 from latentscape.dataset.format import SCHEMA_VERSION, SHARD_FORMAT, compression_kwargs, sha256_file
-from latentscape.latents.space import DESIGN_META, META, stored_latents
+from latentscape.latents.space import CLUTTER_META, DESIGN_META, META, stored_latents
 
 
 class ShardWriter:
@@ -72,7 +72,7 @@ class ShardWriter:
             ds.attrs.update({"group": lt.group, "unit": lt.unit, "kind": lt.kind})
         for name, (dtype, doc) in META.items():
             f.create_dataset(f"meta/{name}", data=np.asarray(latents[name], dtype=dtype)).attrs["doc"] = doc
-        for name, (dtype, doc) in DESIGN_META.items():  # a designed dataset's coordinates
+        for name, (dtype, doc) in {**DESIGN_META, **CLUTTER_META}.items():  # a design's coordinates, distractors
             if name in latents:
                 f.create_dataset(f"meta/{name}", data=np.asarray(latents[name], dtype=dtype)).attrs["doc"] = doc
         self._latents_written = True

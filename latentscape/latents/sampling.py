@@ -17,6 +17,7 @@ from latentscape.latents import geometry as geo
 from latentscape.latents.distributions import Dist
 from latentscape.latents import appearance as app
 from latentscape.latents import placement
+from latentscape.latents.clutter import ClutterSampler, pack
 from latentscape.latents.ground import resting_y
 from latentscape.latents.space import (CAMERA, GROUNDED, LATENTS, META, REDRAW, SCENE_GROUP, SCENE_LATENTS,
                                       varying_groups)
@@ -48,6 +49,9 @@ class DrawRules:
     frame: str = "box"  # the in-frame rule: box (the projected bounding box) | centre (only the centre)
     scene: str = "studio"  # the scene template (latents/space.py SCENE_TEMPLATES, or userblend)
     region: tuple | None = None  # userblend: the region's 8 corners, camera frame (positions are inside it)
+    distractors: tuple[int, ...] = (0,)  # distractor counts, one drawn uniformly per image (latents/clutter.py)
+    max_occlusion: float | None = None  # distractor sets predicted to occlude more of the target are re-drawn
+    distractor_pool: tuple[int, ...] = ()  # object ids distractors are drawn from
 
 
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -79,6 +83,8 @@ class LatentSampler:
         self._order = ORDER[:-1] + (SCENE_GROUP, "position") if self.scene_names else ORDER
         self._redraw = {**REDRAW, "visible": REDRAW["visible"] + (SCENE_GROUP,)} if self._grounded else REDRAW
         self._check_fixed_guarantees()
+        self.clutter = (ClutterSampler(self, rules.distractors, rules.max_occlusion, rules.distractor_pool)
+                        if max(rules.distractors) > 0 else None)
 
     # ---- drawing -------------------------------------------------------------
     def sample(self, index: int) -> dict:
@@ -101,7 +107,14 @@ class LatentSampler:
                                 f"({self._failure_text(cause, out)})")
         out["rejections_visible"], out["rejections_contrast"] = counts["visible"], counts["contrast"]
         out.pop("level_quat", None)
+        out.update(self.distractors_for(index, out))
         return out
+
+    def distractors_for(self, index: int, lat: dict) -> dict:
+        """Image `index`'s distractors around a target whose latents are `lat` ({} without distractors):
+        drawn from their own generator (latents/clutter.py), so the target's draws are untouched.
+        Designed datasets call this with each image's target latents."""
+        return {} if self.clutter is None else self.clutter.draw(index, lat)
 
     def sample_range(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Latents of images start..stop-1 as arrays (dtypes of the schema)."""
@@ -113,6 +126,8 @@ class LatentSampler:
             out[name] = np.array([r[name] for r in rows], dtype=SCENE_LATENTS[name].dtype)
         for name, (dtype, _) in META.items():
             out[name] = np.array([r[name] for r in rows], dtype=dtype)
+        if self.clutter is not None:
+            out.update(pack(rows, self.clutter.max_count))
         out["index"] = np.arange(start, stop, dtype=np.int64)
         return out
 
@@ -319,6 +334,37 @@ class LatentSampler:
             f"image {index}: no in-frame position in {MAX_REJECTIONS} draws for object "
             f"{self.library.objects[obj].name!r} at scale {scale:.2f}; "
             f"increase the distance range, or reduce the scale or the margin")
+
+    # ---- shapes, for distractors (latents/clutter.py) -----------------------------------
+    @property
+    def q0(self) -> np.ndarray:
+        """The canonical pose stored rotations are relative to."""
+        return self._q0
+
+    @property
+    def grounded(self) -> bool:
+        """True where objects stand on a level ground (hdri, ground, room)."""
+        return self._grounded
+
+    def posed_hull(self, obj: int, quat, scale: float, position) -> np.ndarray:
+        """Camera-frame hull points of object `obj` at (stored rotation `quat`, `scale`, `position`)."""
+        return geo.object_points_camera(self._hull(obj), position, geo.quat_mul(self._q0, quat),
+                                        scale * self._unit[obj])
+
+    def radius(self, obj: int, scale: float) -> float:
+        """Radius of the sphere around object `obj`'s bounding box at `scale` (metres)."""
+        return 0.5 * float(np.linalg.norm(self._extents[obj])) * scale * float(self._unit[obj])
+
+    def category_of(self, obj: int) -> int:
+        return self._category_of(obj)
+
+    def background_kind(self, background_id: int) -> str | None:
+        """The kind (color, backdrop, hdri) of a background id; None where the table is not known."""
+        return self.backgrounds[background_id][0] if background_id < len(self.backgrounds) else None
+
+    def size_of(self, obj: int) -> float:
+        """The object's longest side before scale (its real size with --size real, else 1)."""
+        return float(self._unit[obj])
 
     # ---- standing on the ground (hdri, ground, room) -------------------------------------
     def _draw_standing(self, rng, out: dict, obj: int, scale: float, index: int):

@@ -186,9 +186,32 @@ SCENE_LATENTS: dict[str, Latent] = {lt.name: lt for lt in [
 ]}
 
 
+# Stored only by datasets with distractors (--distractors; latents/clutter.py, docs/scenes.md): per image
+# the count and, per distractor, what it is and where. `shape` is per distractor: a shard stores
+# (n, K, *shape), K the spec's largest count, rows past an image's count padded with -1 / NaN.
+CLUTTER = "clutter"  # not a --vary group: --distractors decides the count
+DISTRACTOR_LATENTS: dict[str, Latent] = {lt.name: lt for lt in [
+    Latent("distractor_count", CLUTTER, "int32", (), "count", "categorical"),
+    Latent("distractor_object_id", CLUTTER, "int32", (), "index", "categorical"),
+    Latent("distractor_category", CLUTTER, "int32", (), "index", "categorical"),
+    Latent("distractor_position", CLUTTER, "float64", (3,), "m", "continuous"),
+    Latent("distractor_rotation_quat", CLUTTER, "float64", (4,), "quat wxyz", "rotation"),
+    Latent("distractor_scale", CLUTTER, "float64", (), "x", "continuous"),
+    Latent("distractor_size_m", CLUTTER, "float64", (), "m", "continuous"),
+]}
+
+
 def stored_latents(names=()) -> dict[str, Latent]:
-    """LATENTS plus the scene latents among `names` (e.g. a dataset's parameters or a shard's latents)."""
-    return {**LATENTS, **{k: lt for k, lt in SCENE_LATENTS.items() if k in names}}
+    """LATENTS plus the scene latents and distractor tables among `names` (e.g. a dataset's
+    parameters or a shard's latents)."""
+    extra = {**SCENE_LATENTS, **DISTRACTOR_LATENTS}
+    return {**LATENTS, **{k: lt for k, lt in extra.items() if k in names}}
+
+
+def distractor_shape(name: str, max_count: int) -> tuple[int, ...]:
+    """The per-image shape of a stored distractor table (the count: a scalar)."""
+    lt = DISTRACTOR_LATENTS[name]
+    return () if name == "distractor_count" else (max_count, *lt.shape)
 
 
 def scene_template(scene: str) -> str:
@@ -214,6 +237,20 @@ META = {
     "size_m": ("float64", "the object's longest side before `scale`, metres (1 with --size unit)"),
     "render_seed": ("int64", "Cycles seed of the image"),
 }
+
+
+# Per-image metadata of datasets with distractors, beside META (the measured `occluded_fraction` is
+# written by the renderer).
+CLUTTER_META = {
+    "predicted_occlusion": ("float32", "share of the target's hull pixels covered by nearer distractors' hulls "
+                                       "(64 px raster), decided before rendering"),
+    "rejections_occlusion": ("int32", "distractor sets re-drawn because their predicted occlusion exceeded "
+                                      "max_occlusion"),
+    "rejections_clutter": ("int32", "distractor draws re-done because their bounding sphere met the target's, "
+                                    "another's or the near plane"),
+}
+OCCLUDED_DOC = ("measured: 1 - target pixels with distractors / target pixels with them hidden (0: no "
+                "distractor; NaN: no target pixel)")
 
 
 # Per-image fields of designed datasets (latents/designs.py), stored in meta/ beside META when present.

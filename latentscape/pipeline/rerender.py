@@ -19,7 +19,7 @@ from latentscape.dataset.manifest import load_manifest
 from latentscape.dataset.reader import DatasetReader
 from latentscape.dataset.verify import Problem
 from latentscape.errors import DatasetMismatchError, SpecError
-from latentscape.latents.space import DESIGN_META, LATENTS, META, SCENE_LATENTS
+from latentscape.latents.space import CLUTTER_META, DESIGN_META, DISTRACTOR_LATENTS, LATENTS, META, SCENE_LATENTS
 from latentscape.pipeline.local import worker_config, worker_plan
 from latentscape.renderer.child import run_in_blender_child
 from latentscape.renderer.rerender import lead_rows, rerender_images
@@ -180,7 +180,7 @@ def compare_latents(drawn: dict[int, dict], stored: dict[int, dict], reader) -> 
     out = []
     for i in sorted(drawn):
         for name, value in drawn[i].items():
-            key = name if name in LATENTS or name in SCENE_LATENTS else f"meta/{name}" if name in META or name in DESIGN_META else None
+            key = _stored_key(name)
             if key is None or key not in stored[i]:
                 continue
             have = np.asarray(stored[i][key])
@@ -188,6 +188,13 @@ def compare_latents(drawn: dict[int, dict], stored: dict[int, dict], reader) -> 
                 out.append(Problem(_where(reader, i), f"stored latent {key!r} is {_show(have)}, the description "
                                                       f"draws {_show(value)} (latents must be identical)"))
     return out
+
+
+def _stored_key(name: str) -> str | None:
+    """Where a drawn value is stored in a shard row (`DatasetReader.row`), None if it is not compared."""
+    if name in LATENTS or name in SCENE_LATENTS or name in DISTRACTOR_LATENTS:
+        return name
+    return f"meta/{name}" if name in META or name in DESIGN_META or name in CLUTTER_META else None
 
 
 def _render_and_compare(cfg, jobs, reader, report, progress):

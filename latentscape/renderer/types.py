@@ -313,6 +313,47 @@ class SceneState:
 
 
 @dataclass(frozen=True)
+class DistractorState:
+    """One distractor of an image: a library object posed as the target is (camera-frame position,
+    rotation relative to the canonical pose q0, scale times its real size `size_m`)."""
+
+    object_id: int
+    position: tuple[float, float, float]
+    rotation_quat: tuple[float, float, float, float]
+    scale: float
+    size_m: float = 1.0
+
+    def __post_init__(self):
+        _set(self, "object_id", _index(self.object_id, "distractor object_id"))
+        _set(self, "position", _reals(self.position, 3, "distractor position"))
+        _set(self, "rotation_quat", _quaternion(self.rotation_quat, "distractor rotation_quat"))
+        for name in ("scale", "size_m"):
+            _set(self, name, _real(getattr(self, name), f"distractor {name}"))
+            if getattr(self, name) <= 0:
+                raise ValueError(f"distractor {name} must be > 0, got {getattr(self, name)}")
+
+    @classmethod
+    def rows(cls, lat: dict[str, np.ndarray], row: int) -> tuple["DistractorState", ...]:
+        """Image `row`'s distractors from shard latents (`distractor_*` tables); () if the shard has none."""
+        if "distractor_count" not in lat:
+            return ()
+        size = lat.get("distractor_size_m")
+        return tuple(cls(lat["distractor_object_id"][row][k], lat["distractor_position"][row][k],
+                         lat["distractor_rotation_quat"][row][k], lat["distractor_scale"][row][k],
+                         1.0 if size is None else size[row][k]) for k in range(int(lat["distractor_count"][row])))
+
+
+def _quaternion(value, what: str) -> tuple[float, ...]:
+    """4 finite numbers whose norm normalises safely (the latent table's rule)."""
+    q = _reals(value, 4, what)
+    try:
+        check_value("rotation", q)
+    except SpecError as e:
+        raise ValueError(f"{what}: {e}") from None
+    return q
+
+
+@dataclass(frozen=True)
 class ImageState:
     """Everything that changes per image (camera-frame metres, radians, kelvin; see docs/latents.md)."""
 
@@ -330,6 +371,7 @@ class ImageState:
     seed: int  # Cycles seed
     size_m: float = 1.0  # the object's real size (--size real): it, its position and the backdrop scale by it
     scene: SceneState | None = None  # what a non-studio template takes per image (None: studio, userblend)
+    distractors: tuple[DistractorState, ...] = ()  # other objects around the target (never in its mask)
 
     def __post_init__(self):
         _set(self, "object_id", _index(self.object_id, "object_id"))
@@ -346,6 +388,8 @@ class ImageState:
             _set(self, name, _real(getattr(self, name), name))
         if self.scene is not None and not isinstance(self.scene, SceneState):
             raise ValueError(f"scene must be a SceneState or None, got {type(self.scene).__name__}")
+        if not isinstance(self.distractors, tuple) or not all(isinstance(d, DistractorState) for d in self.distractors):
+            raise ValueError(f"distractors must be a tuple of DistractorStates, got {self.distractors!r}")
 
     @classmethod
     def from_row(cls, lat: dict[str, np.ndarray], row: int) -> "ImageState":
@@ -355,7 +399,7 @@ class ImageState:
             raise KeyError(f"latents lack {', '.join(missing)} (an image state needs {', '.join(_ROW_KEYS.values())})")
         # size_m is stored from latentscape 0.4 on; before, every object was 1 m
         return cls(**{field: lat[key][row] for field, key in _ROW_KEYS.items() if key in lat},
-                   scene=SceneState.from_row(lat, row))
+                   scene=SceneState.from_row(lat, row), distractors=DistractorState.rows(lat, row))
 
     @classmethod
     def canonical(cls, object_id: int = 0, background_id: int = 0, **overrides) -> "ImageState":
@@ -364,7 +408,7 @@ class ImageState:
             "object_id": object_id, "background_id": background_id, "seed": 0,
             "position": (0.0, 0.0, float(PARAMS["distance"].canonical)),
             "rotation_quat": tuple(PARAMS["rotation"].canonical), "scale": PARAMS["scale"].canonical, "size_m": 1.0,
-            "scene": None,
+            "scene": None, "distractors": (),
             **{name: PARAMS[name].canonical for name in _SCALARS if name not in ("scale", "size_m")},
         }
         unknown = sorted(set(overrides) - set(values))
@@ -375,4 +419,5 @@ class ImageState:
 
 _SCALARS = ("scale", "light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength",
             "env_rotation", "size_m")
-_ROW_KEYS = {f.name: ("render_seed" if f.name == "seed" else f.name) for f in fields(ImageState) if f.name != "scene"}
+_ROW_KEYS = {f.name: ("render_seed" if f.name == "seed" else f.name) for f in fields(ImageState)
+             if f.name not in ("scene", "distractors")}

@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from latentscape.latents.space import OCCLUDED_DOC
 from latentscape.renderer.child import clean_sys_path
 from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, StageSettings
 
@@ -161,8 +162,10 @@ def _render_shard(stage, cfg, task, tmp: Path, lat: dict, device_used, results, 
                      cfg.settings.resolution, cfg.compression, attrs, passes=cfg.passes,
                      tmp=tmp, rename=False) as w:
         w.write_latents(lat)
-        visible, clipped, contrast = _render_rows(stage, lat, w, task, evict, progress, should_stop)
+        visible, clipped, contrast, occluded = _render_rows(stage, lat, w, task, evict, progress, should_stop)
         w.write_meta("visible_fraction", visible, "fraction of image pixels covered by the object (0..1)")
+        if "distractor_count" in lat:  # the target's share hidden by distractors, measured
+            w.write_meta("occluded_fraction", occluded, OCCLUDED_DOC)
         w.write_meta("clipped_fraction", clipped, "share of the object's pixels with all channels >= 254 (NaN: none)")
         w.write_meta("contrast", contrast, "|mean sRGB luminance of the object - of a 3-px ring around it|, /255")
         w.set_attrs(asset_loads=stage.store.loads - loads0, asset_load_seconds=stage.store.load_seconds - secs0,
@@ -179,15 +182,25 @@ def _start_shard(stage, lat, evict: bool):
     ~75 edge pixels of 4096 at 64^2). The empty render makes a shard's pixels a
     function of the shard alone, whichever worker renders it, fresh or resumed.
     """
-    stage.keep_only([] if evict else np.unique(lat["object_id"]))
+    stage.keep_only([] if evict else shard_objects(lat))
     stage.clear_render()
+
+
+def shard_objects(lat) -> np.ndarray:
+    """The object ids a shard shows: its targets and its distractors."""
+    ids = np.asarray(lat["object_id"]).ravel()
+    if "distractor_object_id" in lat:
+        d = np.asarray(lat["distractor_object_id"]).ravel()
+        ids = np.concatenate([ids, d[d >= 0]])
+    return np.unique(ids)
 
 
 def _render_rows(stage, lat, w, task, evict, progress, should_stop):
     """Render every row in render order into the writer; returns what each image shows: visible
-    fractions, clipped fractions and contrasts (dataset.fidelity)."""
+    fractions, clipped fractions and contrasts (dataset.fidelity), and the target's occluded fractions."""
     from latentscape.dataset.fidelity import image_fidelity
     visible = np.zeros(task.count, dtype=np.float32)
+    occluded = np.full(task.count, np.nan, dtype=np.float32)
     clipped = np.full(task.count, np.nan, dtype=np.float32)
     contrast = np.full(task.count, np.nan, dtype=np.float32)
     order = render_order(lat)
@@ -206,6 +219,7 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
         except Exception as e:  # noqa: BLE001
             raise RuntimeError(f"shard {task.shard_id}, image {task.start + row}: {_describe(e)}") from e
         visible[row] = float(mask.mean()) / 255.0 if mask is not None else np.nan
+        occluded[row] = stage.last_occluded_fraction
         if mask is not None:
             clipped[row], contrast[row] = image_fidelity(rgb, mask)
         w.write_image(int(row), rgb, mask=mask, depth=stage.depth() if stage.want_depth else None)
@@ -213,7 +227,7 @@ def _render_rows(stage, lat, w, task, evict, progress, should_stop):
         if evict and last_of_object:
             stage.keep_only([])  # this object's run is over: free it
         progress.add()
-    return visible, clipped, contrast
+    return visible, clipped, contrast, occluded
 
 
 FAIL_ENV = "LATENTSCAPE_TEST_FAIL_IMAGE"     # raise at that image

@@ -35,6 +35,7 @@ import latentscape.blender_scenes as blender_scenes
 from latentscape.blender_scenes import SCENE_BACKGROUNDS, SCENE_PARAMS
 from latentscape.renderer.types import BackgroundRef, ImageState, ObjectRef, SceneState, StageSettings
 
+from .clutter import Instances
 from .devices import apply_device, select_device
 from .objects import ObjectStore
 from .pixels import RenderReader
@@ -50,7 +51,9 @@ _C = Quaternion((1.0, 0.0, 0.0), -math.pi / 2)
 class Stage:
     """A Cycles scene built once and re-rendered per image state.
 
-    ``render(state)`` returns ``(rgb uint8 [H,W,3] row 0 = top, mask uint8 [H,W] or None)``.
+    ``render(state)`` returns ``(rgb uint8 [H,W,3] row 0 = top, mask uint8 [H,W] or None)``; the mask
+    is the target's unoccluded pixels (distractors never count), and with distractors
+    ``last_occluded_fraction`` is the share of the target they hide (a 1-sample mask pass).
     Only one Stage per process (it resets Blender to factory settings).
     """
 
@@ -70,6 +73,8 @@ class Stage:
         configure_render(sc, settings)
         self.handles = blender_scenes.build(settings.scene, sc, settings, self.backgrounds)
         self.store = ObjectStore(sc, self.objects)
+        self.instances = Instances(sc, self.store)  # distractors: linked duplicates of loaded objects
+        self.last_occluded_fraction = 0.0
         if settings.want_mask:
             add_mask_compositor(sc)
         else:
@@ -101,6 +106,7 @@ class Stage:
     def keep_only(self, object_ids):
         """Free loaded objects not in `object_ids` (call between shards to bound memory)."""
         self.reset()
+        self.instances.clear()
         return self.store.keep_only(object_ids)
 
     @staticmethod
@@ -127,6 +133,9 @@ class Stage:
         self._show_object(s.object_id)
         self._turn_camera((s.env_rotation, pitch), view, origin)
         self._place_object(s, pitch, view, origin)
+        if s.distractors or self.instances.shown:
+            self.instances.place(s.distractors, lambda root, d: self._pose_distractor(root, d, view, origin),
+                                 (s.env_rotation, pitch))
         self._aim_sun(s.light_azimuth, s.light_elevation, s.env_rotation, level)
         self._set_light_energy(s.light_intensity, s.env_strength)
         self._set_light_temperature(s.light_temperature)
@@ -180,6 +189,16 @@ class Stage:
         if backdrop is not None and tuple(backdrop.scale) != (s.size_m,) * 3:
             # with real sizes the scene scales with the object: the sweep stays behind it
             backdrop.scale = (s.size_m,) * 3
+
+    def _pose_distractor(self, ob, d, view: Matrix, origin):
+        """Place a distractor's root as `_place_object` places the target."""
+        x, y, z = d.position
+        q = Quaternion(d.rotation_quat)
+        q.normalize()
+        ob.location = view @ Vector((x, y, -z)) if origin is None else origin + view @ Vector((x, y, -z))
+        ob.rotation_quaternion = view.to_quaternion() @ _C @ self._q0 @ q
+        size = d.scale * d.size_m
+        ob.scale = (size, size, size)
 
     def _aim_sun(self, az: float, el: float, er: float, turn: Matrix):
         if self._state.get("light_dir") != (az, el, er):
@@ -281,6 +300,7 @@ class Stage:
         oid = self._state.get("object_id")
         if oid is not None and oid in self.store.loaded:
             self._set_visible(self.store.loaded[oid], False)
+        self.instances.hide_all()
         self._state = {}
 
     def clear_render(self):
@@ -299,6 +319,7 @@ class Stage:
             raise TypeError(f"Stage.render takes an ImageState, got {type(state).__name__}")
         t0 = time.perf_counter()
         self._apply(state)
+        alone = self._target_alone(state)
         t1 = time.perf_counter()
         bpy.ops.render.render(write_still=False)
         t2 = time.perf_counter()
@@ -311,7 +332,28 @@ class Stage:
         tm["n"] += 1
         rgb = np.ascontiguousarray(px[:, :, :3])
         mask = decode_mask(px[:, :, 3]) if self.want_mask and px.shape[2] == 4 else None
+        self.last_occluded_fraction = _occluded(state, mask, alone)
         return rgb, mask
+
+    def _target_alone(self, state: ImageState) -> float | None:
+        """With distractors: the target's mask pixel sum with them hidden, from a 1-sample render without
+        denoising (the object index comes from a pixel's first sample, so this is the mask the full render
+        would give); then the distractors are shown for the image itself. None without distractors."""
+        if not state.distractors:
+            return None
+        alone = None
+        if self.want_mask:
+            self.instances.set_shown(False)
+            c = self.scene.cycles
+            samples, denoise = c.samples, c.use_denoising
+            c.samples, c.use_denoising = 1, False
+            try:
+                bpy.ops.render.render(write_still=False)
+                alone = float(decode_mask(self.reader.read()[:, :, 3]).sum(dtype=np.int64))
+            finally:
+                c.samples, c.use_denoising = samples, denoise
+        self.instances.set_shown(True)
+        return alone
 
     def depth(self) -> np.ndarray:
         """Depth (metres along the camera axis, inf = background) of the last render.
@@ -321,6 +363,15 @@ class Stage:
         if not self.want_depth:
             raise RuntimeError("Stage was built without want_depth=True")
         return self.reader.read_depth()
+
+
+def _occluded(state: ImageState, mask, alone) -> float:
+    """1 - target pixels with distractors / without: 0 without distractors, NaN without a mask or a target pixel."""
+    if not state.distractors:
+        return 0.0
+    if mask is None or not alone:
+        return float("nan")
+    return 1.0 - float(mask.sum(dtype=np.int64)) / alone
 
 
 def _check_inputs(settings, objects, backgrounds):

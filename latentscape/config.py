@@ -9,6 +9,7 @@ pixels and labels).
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -298,7 +299,7 @@ class DatasetSpec:
             raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
 
     def _check_clutter(self):
-        """--max-occlusion only with distractors; distractors only without a design and outside a .blend."""
+        """--max-occlusion only with distractors; distractors not with a sweep or pairs, nor in a .blend."""
         if self.max_occlusion is not None:
             _number_in(self.max_occlusion, 0.0, 1.0, "max_occlusion", "[0, 1] (a share of the target's pixels)")
         if max(self.distractors) == 0:
@@ -306,9 +307,10 @@ class DatasetSpec:
                 raise SpecError(f"max_occlusion {self.max_occlusion:g} needs distractors (--distractors N): "
                                 f"without them nothing occludes the target")
             return
-        if self.design is not None:
-            raise SpecError(f"distractors are not available with a {self.design.kind} design yet; "
-                            f"allowed: i.i.d. draws (no --design)")
+        if self.design is not None and self.design.kind in ("sweep", "pairs"):
+            # each image draws its own clutter, which would differ between a sweep's levels or a pair's images
+            raise SpecError(f"distractors are not available with a {self.design.kind} design yet (they would "
+                            f"differ between its images); allowed: i.i.d. draws, grid and blocks designs")
         if self.template == USERBLEND:
             raise SpecError(f"distractors are not available with scene {self.scene!r} yet; allowed: "
                             f"{', '.join(SCENE_TEMPLATES)}")
@@ -728,9 +730,15 @@ def _strict_bool(v, what):
 
 
 def _no_unknown(d: dict, known: set, where: str):
+    """Refuse a key not in `known`: name it, the nearest known keys, and the known keys (or, where
+    they are too many for one line, where to see them)."""
     extra = sorted(set(d) - known, key=str)
     if extra:
-        raise SpecError(f"{where}: unknown key {_show(extra[0])}; allowed: {', '.join(sorted(known))}")
+        near = difflib.get_close_matches(str(extra[0]), sorted(known), n=3)
+        hint = f" (did you mean {', '.join(map(repr, near))}?)" if near else ""
+        listing = ", ".join(sorted(known))
+        allowed = listing if len(listing) <= 200 else "the keys `latentscape config --dump` prints"
+        raise SpecError(f"{where}: unknown key {_show(extra[0])}{hint}; allowed: {allowed}")
 
 
 def _freeze(v):

@@ -193,7 +193,8 @@ def test_max_occlusion_bounds_the_prediction_and_counts_rejections():
     (["--distractors", "two"], "distractors"),
     (["--distractors", "1", "--max-occlusion", "1.5"], "max_occlusion must be a number in [0, 1]"),
     (["--max-occlusion", "0.3"], "max_occlusion 0.3 needs distractors"),
-    (["--distractors", "2", "--design", "grid", "--levels", "scale=0.8,1.2"], "distractors are not available"),
+    (["--distractors", "2", "--design", "pairs", "--differ", "pose", "--n", "4"],
+     "distractors are not available with a pairs design yet"),
 ])
 def test_bad_input_is_one_line_before_rendering(capsys, tmp_path, flags, message):
     args = ["render", "--library", "placeholder", "--n", "2", *flags, "--out", str(tmp_path / "ds")]
@@ -242,3 +243,11 @@ def test_latent_dataset_collates_distractors_and_scene_latents(tmp_path, rendere
     assert np.allclose(got, want, atol=1e-5, equal_nan=True) and np.isfinite(got).any()
     with pytest.raises(TargetError, match="unknown target 'camera_height'"):
         LatentDataset(rendered[1], targets=["camera_height"])  # a studio dataset stores no camera height
+
+
+def test_the_visibility_guarantee_counts_only_the_unoccluded_part():
+    """With distractors, predicted hull coverage x (1 - predicted occlusion) stays over --min-visible."""
+    spec = DatasetSpec(library="placeholder", n=300, seed=11, distractors=(4,), min_visible=0.02)
+    lat = resolve(spec).sampler.sample_range(0, 300)
+    assert (lat["predicted_visible"] * (1 - lat["predicted_occlusion"]) >= 0.02).all()
+    assert lat["predicted_occlusion"].max() > 0.1  # distractors do cover targets, within the guarantee

@@ -329,3 +329,19 @@ def test_a_rendered_camera_pitch_grid_on_the_ground_verifies(tmp_path):
     render(spec, tmp_path / "g", progress=False)
     report = verify(tmp_path / "g", progress=None)
     assert report.problems == [] and report.summary["images"] == 4
+
+
+def test_grid_and_blocks_designs_take_distractors_without_touching_the_target():
+    from latentscape.latents.designs import Block
+    g = grid("yaw=0:360:4", "scale=0.8,1.2", distractors=(2,))
+    plain, clutter = draw(grid("yaw=0:360:4", "scale=0.8,1.2")), draw(g)
+    for name in LATENTS:
+        assert np.array_equal(plain[name], clutter[name]), name
+    assert (clutter["distractor_count"] == 2).all() and clutter["distractor_object_id"].shape == (8, 2)
+    again = make_resolved(g).sampler.sample_range(5, 6)  # image 5 alone draws the same clutter
+    assert np.array_equal(again["distractor_position"][0], clutter["distractor_position"][5])
+    blocks = DatasetSpec(library=LIB, distractors=(0, 1, 2), design=Design(kind="blocks", blocks=(
+        Block(name="a", n=3, vary=("pose",)), Block(name="b", n=3, vary=("pose", "scale")))))
+    lat = draw(blocks)
+    assert lat["design_block"].tolist() == [0, 0, 0, 1, 1, 1] and lat["distractor_count"].max() <= 2
+    assert set(lat["distractor_count"].tolist()) <= {0, 1, 2}

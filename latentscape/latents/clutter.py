@@ -8,8 +8,9 @@ on a ground a turn about the vertical, standing on it) and a position (image coo
 the frame, a distance around the target's). A distractor whose bounding sphere meets the
 target's, another distractor's, the camera's near plane or the scene's own surfaces (the studio
 backdrop, the room's walls) is re-drawn (counted in
-`rejections_clutter`); with `max_occlusion` a whole set whose predicted occlusion of the target
-exceeds it is re-drawn (counted in `rejections_occlusion`).
+`rejections_clutter`); a whole set whose predicted occlusion of the target exceeds `max_occlusion`,
+or leaves the target's unoccluded share of the image (predicted hull coverage x (1 - predicted
+occlusion)) under `min_visible`, is re-drawn (counted in `rejections_occlusion`).
 """
 from __future__ import annotations
 
@@ -64,12 +65,22 @@ class ClutterSampler:
             placed, redraws = self._place_all(rng, count, target, lat, index)
             fits += redraws
             occ = self._predict(target, placed)
-            if self.max_occlusion is None or occ <= self.max_occlusion:
+            if self._acceptable(occ, lat):
                 return {"distractors": placed, "predicted_occlusion": occ, "rejections_occlusion": rejected,
                         "rejections_clutter": fits}
         raise SamplingError(f"image {index}: no placement of {count} distractor(s) in {MAX_REJECTIONS} draws "
-                            f"kept the target's predicted occlusion under --max-occlusion {self.max_occlusion:g}; "
-                            f"raise it or draw fewer distractors")
+                            f"kept the target's predicted occlusion under --max-occlusion "
+                            f"{self.max_occlusion if self.max_occlusion is not None else 1:g} and its unoccluded "
+                            f"share of the image over --min-visible {self.shapes.rules.min_visible:g}; raise the "
+                            f"limit or draw fewer distractors")
+
+    def _acceptable(self, occ: float, lat: dict) -> bool:
+        """Under --max-occlusion, and the visibility guarantee still met by the target's unoccluded part
+        (its predicted hull coverage times 1 - the predicted occlusion)."""
+        if self.max_occlusion is not None and occ > self.max_occlusion:
+            return False
+        need = self.shapes.rules.min_visible
+        return need <= 0 or not np.isfinite(lat["predicted_visible"]) or lat["predicted_visible"] * (1 - occ) >= need
 
     def _target(self, lat: dict) -> dict:
         s = self.shapes

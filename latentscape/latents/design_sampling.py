@@ -18,7 +18,7 @@ from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
 from latentscape.latents.designs import ANGLES, Design
 from latentscape.latents.sampling import MAX_REJECTIONS, LatentSampler, image_rng
-from latentscape.latents.space import GROUPS, LATENTS, META, DESIGN_META, REDRAW, SCENE_GROUP, SCENE_LATENTS
+from latentscape.latents.space import GROUPS, DESIGN_META, REDRAW, SCENE_GROUP, SCENE_LATENTS
 
 _STREAM = {"grid": 1, "sweep": 2, "pairs": 3, "k_random": 4}  # generators: SeedSequence([seed, stream, point])
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -71,22 +71,14 @@ class DesignSampler:
         out["render_seed"] = int(image_rng(self.rules.seed, index).integers(0, 2**31 - 1))
         if d.kind == "grid":
             out["design_levels"] = np.array(d.grid_levels(index), dtype=np.int32)
+            out.update(self.base.distractors_for(index, out))  # a grid point is one image: its own clutter
         else:
             out["design_point"], out["design_member"] = point, member
         return out
 
     def sample_range(self, start: int, stop: int) -> dict[str, np.ndarray]:
-        rows = [self.sample(i) for i in range(start, stop)]
-        out = {}
-        for name, lt in LATENTS.items():
-            out[name] = np.array([r[name] for r in rows], dtype=lt.dtype).reshape((len(rows), *lt.shape))
-        for name in self.base.scene_names:
-            out[name] = np.array([r[name] for r in rows], dtype=SCENE_LATENTS[name].dtype)
-        for name, (dtype, _) in {**META, **DESIGN_META}.items():
-            if name in rows[0]:
-                out[name] = np.array([r[name] for r in rows], dtype=dtype)
-        out["index"] = np.arange(start, stop, dtype=np.int64)
-        return out
+        """Latents of images start..stop-1 as arrays, with the design's per-image fields."""
+        return self.base.stack([self.sample(i) for i in range(start, stop)], start, DESIGN_META)
 
     def check(self, progress=None) -> None:
         """Refuse, before rendering, a design point that cannot meet the in-frame rule and the guarantees:

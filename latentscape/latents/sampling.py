@@ -118,17 +118,22 @@ class LatentSampler:
 
     def sample_range(self, start: int, stop: int) -> dict[str, np.ndarray]:
         """Latents of images start..stop-1 as arrays (dtypes of the schema)."""
-        rows = [self.sample(i) for i in range(start, stop)]
+        return self.stack([self.sample(i) for i in range(start, stop)], start)
+
+    def stack(self, rows: list[dict], start: int, extra_meta: dict | None = None) -> dict[str, np.ndarray]:
+        """Rows of images start, start+1, ... (as `sample` returns them) as arrays in the schema's dtypes;
+        `extra_meta`: further per-image fields {name: (dtype, doc)}, stacked where the rows have them."""
         out = {}
         for name, lt in LATENTS.items():
             out[name] = np.array([r[name] for r in rows], dtype=lt.dtype).reshape((len(rows), *lt.shape))
         for name in self.scene_names:
             out[name] = np.array([r[name] for r in rows], dtype=SCENE_LATENTS[name].dtype)
-        for name, (dtype, _) in META.items():
-            out[name] = np.array([r[name] for r in rows], dtype=dtype)
+        for name, (dtype, _) in {**META, **(extra_meta or {})}.items():
+            if name in rows[0]:
+                out[name] = np.array([r[name] for r in rows], dtype=dtype)
         if self.clutter is not None:
             out.update(pack(rows, self.clutter.max_count))
-        out["index"] = np.arange(start, stop, dtype=np.int64)
+        out["index"] = np.arange(start, start + len(rows), dtype=np.int64)
         return out
 
     def _draw(self, rng, out: dict, index: int, groups) -> None:

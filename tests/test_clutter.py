@@ -83,6 +83,23 @@ def test_verify_and_rerender_hold_with_distractors(rendered):
     assert report.ok, report.problems
 
 
+def test_verify_flags_distractor_tables_that_disagree_with_the_count(rendered, tmp_path):
+    import shutil
+    import h5py
+    _, root, lat, _ = rendered
+    copy = tmp_path / "ds"
+    shutil.copytree(root, copy)
+    i = int(np.argmin(lat["distractor_count"]))  # an image with a padded row
+    with h5py.File(copy / "shards" / "shard-000000.h5", "r+") as f:
+        f["latents/distractor_object_id"][i, -1] = 0  # a distractor the image does not have
+    from latentscape.dataset.info import describe
+    c = lat["distractor_count"]
+    assert f"clutter   {c.min()}-{c.max()} distractors per image (mean {c.mean():.2f})" in describe(root)
+    problems = [str(p) for p in api.verify(copy, fast=True).problems]
+    assert any("distractor_object_id: 1 image(s) whose rows disagree with distractor_count" in p for p in problems), \
+        problems
+
+
 def test_visible_fraction_counts_only_unoccluded_target_pixels(rendered):
     spec, _, lat, masks = rendered
     visible = lat["meta/visible_fraction"]

@@ -31,6 +31,7 @@ def describe(root: str | Path) -> str:
         f"on disk   {nbytes / 1e6:.1f} MB ({nbytes / max(done, 1) / 1e3:.1f} kB/image)",
         *([f"design    {describe_design(design, m['n'])}"] if (design := design_of(m)) else []),
         *([f"scene     {_scene_desc(m, dists)}"] if m["resolved"].get("scene", "studio") != "studio" else []),
+        *([f"clutter   {_clutter_desc(lat, m)}"] if "distractor_count" in lat else []),
         f"varying   {', '.join(varying) or '(none)'}",
         f"fixed     {', '.join(_fixed_desc(g, dists, m) for g in fixed) or '(none)'}",
         "latents",
@@ -40,6 +41,17 @@ def describe(root: str | Path) -> str:
         rng = "" if v is None or not len(v) else f"{v.min():.4g} .. {v.max():.4g}"
         lines.append(f"  {s['name']:<18} {s['group']:<10} {s['dtype']:<8} {str(tuple(s['shape'])):<6} {s['unit']:<18} {rng}")
     return "\n".join(lines)
+
+
+def _clutter_desc(lat: dict, m: dict) -> str:
+    """Distractors per image and how much of the target they cover (measured, and the limit)."""
+    c = lat["distractor_count"]
+    text = f"{c.min()}-{c.max()} distractors per image (mean {c.mean():.2f})"
+    occ = lat.get("meta/occluded_fraction")
+    if occ is not None and len(occ):
+        text += f"; target occluded: mean {float(np.mean(occ)):.3f}, max {float(np.max(occ)):.3f}"
+    limit = m["resolved"]["spec"].get("max_occlusion")
+    return text + (f" (--max-occlusion {limit:g}, on the prediction)" if limit is not None else "")
 
 
 def _scene_desc(m, dists) -> str:

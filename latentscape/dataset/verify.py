@@ -11,7 +11,7 @@ from latentscape.dataset.format import (open_shard, read_dataset, sha256_file, s
                                         shard_index_problem)
 from latentscape.dataset.manifest import load_manifest
 from latentscape.errors import FormatError
-from latentscape.latents.space import LATENTS, varying_groups
+from latentscape.latents.space import DISTRACTOR_LATENTS, LATENTS, varying_groups
 
 _TOL = 1e-9
 
@@ -125,6 +125,8 @@ def _check_shard(path, where, rec, m, schema, fixed) -> tuple[list[Problem], lis
         else:
             out.append(Problem(where, "no images dataset"))
         out += _check_passes(where, f, m, len(idx))
+        if "latents/distractor_count" in f:
+            out += _check_distractors(where, f)
         empty = idx[f["meta/visible_fraction"][()] == 0].tolist() if "meta/visible_fraction" in f else []
     return out, empty
 
@@ -247,6 +249,29 @@ def _check_coverage(seen, n) -> list[Problem]:
     if gaps:
         missing = sum(b - a for a, b in gaps)
         out.append(Problem("dataset", f"{missing} index(es) missing (expected 0..{n - 1}), first {gaps[0][0]}"))
+    return out
+
+
+def _check_distractors(where, f) -> list[Problem]:
+    """Distractor tables: each image's count within 0..K, its rows filled (finite, ids >= 0), the rows
+    past its count padded (-1 / NaN), so no table can lend an image a distractor it does not have."""
+    count = f["latents/distractor_count"][()]
+    tables = {k: f[f"latents/{k}"][()] for k in DISTRACTOR_LATENTS if k != "distractor_count" and f"latents/{k}" in f}
+    k_max = next(iter(tables.values())).shape[1] if tables else 0
+    if count.min(initial=0) < 0 or count.max(initial=0) > k_max:
+        return [Problem(where, f"distractor_count outside 0..{k_max} (the tables' width)")]
+    out = []
+    used = np.arange(k_max)[None, :] < count[:, None]  # [n, K]: rows that hold a distractor
+    for name, t in tables.items():
+        flat = t.reshape(t.shape[0], k_max, -1)
+        if t.dtype.kind == "i":
+            filled, padded = (flat >= 0).all(-1), (flat == -1).all(-1)
+        else:
+            filled, padded = np.isfinite(flat).all(-1), np.isnan(flat).all(-1)
+        bad = np.flatnonzero((used & ~filled).any(1) | (~used & ~padded).any(1))
+        if bad.size:
+            out.append(Problem(where, f"latent {name}: {bad.size} image(s) whose rows disagree with distractor_count "
+                                      f"(filled up to the count, -1/NaN after it), first at shard row {bad[0]}"))
     return out
 
 

@@ -299,7 +299,7 @@ class DatasetSpec:
             raise SpecError(f"storage must be StorageSettings, got {_show(self.storage)}")
 
     def _check_clutter(self):
-        """--max-occlusion only with distractors; distractors not with a sweep or pairs, nor in a .blend."""
+        """--max-occlusion only with distractors; distractors not in a .blend."""
         if self.max_occlusion is not None:
             _number_in(self.max_occlusion, 0.0, 1.0, "max_occlusion", "[0, 1] (a share of the target's pixels)")
         if max(self.distractors) == 0:
@@ -307,10 +307,6 @@ class DatasetSpec:
                 raise SpecError(f"max_occlusion {self.max_occlusion:g} needs distractors (--distractors N): "
                                 f"without them nothing occludes the target")
             return
-        if self.design is not None and self.design.kind in ("sweep", "pairs"):
-            # each image draws its own clutter, which would differ between a sweep's levels or a pair's images
-            raise SpecError(f"distractors are not available with a {self.design.kind} design yet (they would "
-                            f"differ between its images); allowed: i.i.d. draws, grid and blocks designs")
         if self.template == USERBLEND:
             raise SpecError(f"distractors are not available with scene {self.scene!r} yet; allowed: "
                             f"{', '.join(SCENE_TEMPLATES)}")

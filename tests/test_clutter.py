@@ -210,8 +210,8 @@ def test_max_occlusion_bounds_the_prediction_and_counts_rejections():
     (["--distractors", "two"], "distractors"),
     (["--distractors", "1", "--max-occlusion", "1.5"], "max_occlusion must be a number in [0, 1]"),
     (["--max-occlusion", "0.3"], "max_occlusion 0.3 needs distractors"),
-    (["--distractors", "2", "--design", "pairs", "--differ", "pose", "--n", "4"],
-     "distractors are not available with a pairs design yet"),
+    (["--distractors", "2", "--scene", "ground", "--design", "sweep", "--sweep", "camera_pitch=-20:0:2",
+      "--n-base", "1"], "a sweep of camera_pitch would move them between its levels"),
 ])
 def test_bad_input_is_one_line_before_rendering(capsys, tmp_path, flags, message):
     args = ["render", "--library", "placeholder", "--n", "2", *flags, "--out", str(tmp_path / "ds")]

@@ -345,3 +345,25 @@ def test_grid_and_blocks_designs_take_distractors_without_touching_the_target():
     lat = draw(blocks)
     assert lat["design_block"].tolist() == [0, 0, 0, 1, 1, 1] and lat["distractor_count"].max() <= 2
     assert set(lat["distractor_count"].tolist()) <= {0, 1, 2}
+
+
+def test_sweeps_and_pairs_share_one_distractor_set_per_point():
+    """The images of a sweep base or a pair differ only in the design's latents: their clutter is one set,
+    clear of and acceptable for every one of their targets."""
+    tables = ("distractor_count", "distractor_object_id", "distractor_position", "distractor_rotation_quat",
+              "distractor_scale")
+    sweep = DatasetSpec(library=LIB, seed=6, distractors=(3,), design=Design(
+        kind="sweep", levels=(parse_levels("yaw=0:360:4"),), n_base=5))
+    pairs = DatasetSpec(library=LIB, seed=6, n=20, distractors=(1, 2, 3), design=Design(kind="pairs",
+                                                                                       differ=("pose", "scale")))
+    for spec, size in ((sweep, 4), (pairs, 2)):
+        lat = draw(spec)
+        for first in range(0, spec.n, size):
+            rows = slice(first, first + size)
+            for name in tables:
+                v = lat[name][rows]
+                assert np.array_equal(v, np.broadcast_to(v[0], v.shape), equal_nan=True), (first, name)
+        assert (lat["predicted_visible"] * (1 - lat["predicted_occlusion"]) >= spec.min_visible).all()
+        again = make_resolved(spec).sampler.sample_range(size + 1, size + 2)  # one image alone: the same set
+        assert np.array_equal(again["distractor_position"][0], lat["distractor_position"][size + 1], equal_nan=True)
+    assert lat["distractor_count"].max() > 0

@@ -376,3 +376,24 @@ def test_split_is_the_same_in_memory_cached_and_saved(fresh_root):
     assert pickle.loads(pickle.dumps(a)).save_split() == written and tree(fresh_root) == before  # in a worker too
     with pytest.raises(SplitError, match="different definition"):
         LatentDataset(fresh_root, split="train", splits={"name": "default", "seed": 1})
+
+
+def test_webdataset_export_carries_scene_latents_and_distractors_up_to_the_count(tmp_path):
+    from conftest import write_synthetic_dataset
+    from latentscape.config import DatasetSpec
+    from latentscape.dataset.reader import DatasetReader
+    root = tmp_path / "g"
+    write_synthetic_dataset(root, DatasetSpec(library="placeholder", scene="ground", n=6, shard_size=6, resolution=8,
+                                              seed=3, distractors=(0, 1, 2)))
+    (path,) = export_webdataset(root, tmp_path / "wds")
+    with DatasetReader(root) as r:
+        lat = r.latents()
+    with tarfile.open(path) as t:
+        metas = [json.loads(t.extractfile(n).read()) for n in t.getnames() if n.endswith(".json")]
+    for i, m in enumerate(metas):
+        c = int(lat["distractor_count"][i])
+        assert m["latents"]["camera_height"] == lat["camera_height"][i]
+        assert m["latents"]["distractor_count"] == c and len(m["latents"]["distractor_position"]) == c
+        np.testing.assert_allclose(np.reshape(m["latents"]["distractor_position"], (c, 3)),
+                                   lat["distractor_position"][i, :c])
+    assert {int(x) for x in lat["distractor_count"]} != {0}

@@ -482,3 +482,16 @@ def test_pretrained_weights_from_a_local_file(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"junk")
     with pytest.raises(TrainError, match="cannot be read"):
         build_model("resnet18", 5, str(tmp_path / "junk.pth"), input_size=32)
+
+
+def test_a_run_trains_on_a_scene_latent_and_refuses_distractor_tables(tmp_path):
+    """camera_height of a ground-scene dataset is a target like any other; distractor tables are not (yet)."""
+    root = tmp_path / "ground"
+    write_synthetic_dataset(root, DatasetSpec(library="placeholder", scene="ground", n=48, shard_size=24,
+                                              resolution=16, seed=2))
+    cfg = TrainConfig(root, targets=("camera_height", "category"), steps=4, eval_every=2, **FAST)
+    run = train(cfg, tmp_path / "run", progress=False).run
+    header = (run / "metrics.csv").read_text().splitlines()[0].split(",")
+    assert "camera_height.loss" in header and "camera_height.r2" in header
+    with pytest.raises(TrainError, match="distractor tables are padded per image"):
+        TrainConfig(root, targets=("distractor_position",))

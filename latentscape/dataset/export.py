@@ -31,7 +31,7 @@ from latentscape.dataset.format import open_checked_shard
 from latentscape.dataset.manifest import check_coverage, load_manifest
 from latentscape.dataset.reader import read_rows
 from latentscape.errors import ExportError, FormatError, SpecError
-from latentscape.latents.space import LATENTS
+from latentscape.latents.space import stored_latents
 from latentscape.outpaths import check_output_dir, check_replaceable, file_kind
 
 IMAGE_FORMATS = {"png": "png", "jpeg": "jpg", "jpg": "jpg"}
@@ -53,6 +53,14 @@ def _add(tar: tarfile.TarFile, name: str, data: bytes):
     info.size, info.mtime, info.mode, info.uid, info.gid = len(data), 0, 0o644, 0, 0
     info.uname = info.gname = ""
     tar.addfile(info, io.BytesIO(data))
+
+
+def _trim_padding(values: dict) -> dict:
+    """Distractor tables cut to the image's count (the shard pads them with -1 / NaN, which JSON lacks)."""
+    if "distractor_count" in values:
+        c = values["distractor_count"]
+        values.update({k: v[:c] for k, v in values.items() if k.startswith("distractor_") and isinstance(v, list)})
+    return values
 
 
 def _plain(v):
@@ -119,7 +127,7 @@ def export_webdataset(root: str | Path, out_dir: str | Path, image_format: str =
             else:
                 sel = np.arange(start, stop)
             with open_checked_shard(root, s, manifest["spec_hash"], manifest["resolution"]) as f:
-                lat = {name: read_rows(f, f"latents/{name}", s["count"]) for name in LATENTS
+                lat = {name: read_rows(f, f"latents/{name}", s["count"]) for name in stored_latents(f["latents"])
                        if f"latents/{name}" in f}
                 if "images" not in f:
                     raise FormatError(f"{f.filename}: has no images dataset")
@@ -130,7 +138,7 @@ def export_webdataset(root: str | Path, out_dir: str | Path, image_format: str =
                         tar, tmp = _new_tar(out, f"latentscape-{len(written):06d}.tar")
                         count = 0
                     key = f"{int(idx):0{KEY_DIGITS}d}"
-                    values = {name: _plain(v[row]) for name, v in lat.items()}
+                    values = _trim_padding({name: _plain(v[row]) for name, v in lat.items()})
                     names = {"category": _name(cats, values, "category", s),
                              "object": _name(objs, values, "object_id", s),
                              "background": _name(bgs, values, "background_id", s) if bgs else None}

@@ -57,17 +57,23 @@ class ClutterSampler:
     def draw(self, index: int, lat: dict) -> dict:
         """{"distractors": [per-distractor dicts], "predicted_occlusion", "rejections_occlusion",
         "rejections_clutter"} for image `index` whose target's latents are `lat`."""
+        return self.draw_shared(index, [lat])[0]
+
+    def draw_shared(self, index: int, lats: list[dict]) -> list[dict]:
+        """One distractor set shared by several images (a sweep's levels, a pair's two images), drawn from
+        image `index`'s generator around the first target: clear of every target and acceptable for each.
+        One result per target, as `draw` returns it (the same set; each its own predicted occlusion)."""
         rng = clutter_rng(self.shapes.rules.seed, index)
         count = int(self.counts[int(rng.integers(len(self.counts)))])
-        target = self._target(lat)
+        targets = [self._target(lat) for lat in lats]
         fits = 0
         for rejected in range(MAX_REJECTIONS + 1):
-            placed, redraws = self._place_all(rng, count, target, lat, index)
+            placed, redraws = self._place_all(rng, count, targets, lats, index)
             fits += redraws
-            occ = self._predict(target, placed)
-            if self._acceptable(occ, lat):
-                return {"distractors": placed, "predicted_occlusion": occ, "rejections_occlusion": rejected,
-                        "rejections_clutter": fits}
+            occs = [self._predict(t, placed) for t in targets]
+            if all(self._acceptable(occ, lat) for occ, lat in zip(occs, lats)):
+                return [{"distractors": placed, "predicted_occlusion": occ, "rejections_occlusion": rejected,
+                         "rejections_clutter": fits} for occ in occs]
         raise SamplingError(f"image {index}: no placement of {count} distractor(s) in {MAX_REJECTIONS} draws "
                             f"kept the target's predicted occlusion under --max-occlusion "
                             f"{self.max_occlusion if self.max_occlusion is not None else 1:g} and its unoccluded "
@@ -88,13 +94,13 @@ class ClutterSampler:
         return {"position": pos, "radius": s.radius(obj, scale),
                 "points": s.posed_hull(obj, lat["rotation_quat"], scale, pos)}
 
-    def _place_all(self, rng, count: int, target: dict, lat: dict, index: int) -> tuple[list[dict], int]:
+    def _place_all(self, rng, count: int, targets: list[dict], lats: list[dict], index: int) -> tuple[list[dict], int]:
         placed, redraws = [], 0
-        bodies = [target]
+        bodies = list(targets)
         for _ in range(count):
             for tries in range(MAX_REJECTIONS + 1):
-                d = self._one(rng, target, lat)
-                if _clear(d, bodies) and self._inside(d, lat):
+                d = self._one(rng, targets[0], lats[0])
+                if _clear(d, bodies) and all(self._inside(d, lat) for lat in lats):
                     break
             else:
                 raise SamplingError(f"image {index}: no free place for distractor {len(placed) + 1} of {count} in "

@@ -18,7 +18,7 @@ from latentscape.errors import SamplingError, SpecError
 from latentscape.latents import geometry as geo
 from latentscape.latents.designs import ANGLES, Design
 from latentscape.latents.sampling import MAX_REJECTIONS, LatentSampler, image_rng
-from latentscape.latents.space import GROUPS, DESIGN_META, REDRAW, SCENE_GROUP, SCENE_LATENTS
+from latentscape.latents.space import CAMERA, GROUPS, DESIGN_META, REDRAW, SCENE_GROUP, SCENE_LATENTS
 
 _STREAM = {"grid": 1, "sweep": 2, "pairs": 3, "k_random": 4}  # generators: SeedSequence([seed, stream, point])
 _LIGHTS = ("light_azimuth", "light_elevation", "light_intensity", "light_temperature", "env_strength")
@@ -55,6 +55,10 @@ class DesignSampler:
                            for c, g in _LEVERS.items()}
         if design.kind == "pairs":
             self._check_differ()
+        if s.clutter is not None and s._grounded and design.kind == "sweep" and design.level_names[0] in CAMERA:
+            raise SpecError(f"distractors stand on the ground in the camera's frame: a sweep of "
+                            f"{design.level_names[0]} would move them between its levels; sweep another latent, "
+                            f"or leave the distractors out")
 
     # ---- the sampler interface -------------------------------------------------
     def sample(self, index: int) -> dict:
@@ -111,7 +115,12 @@ class DesignSampler:
 
     def _point(self, point: int) -> list[dict]:
         if self._cache is None or self._cache[0] != point:
-            self._cache = (point, self._draw_point(point))
+            members = self._draw_point(point)
+            if self.base.clutter is not None and self.design.kind != "grid":  # one set for all the point's images
+                first = point * len(members)
+                for m, c in zip(members, self.base.clutter.draw_shared(first, members)):
+                    m.update(c)
+            self._cache = (point, members)
         return self._cache[1]
 
     def _draw_point(self, point: int) -> list[dict]:

@@ -191,9 +191,17 @@ def _path_str(v, name) -> str:
 
 
 def _resolve(targets, rotation="sincos"):
+    """Targets a run may name: every latent, and the scene latents (camera_height, ...) a dataset of a
+    scene template stores; whether the dataset holds them is checked when it is opened. Distractor
+    tables are refused: padded per image, they have no loss yet."""
     from latentscape.dataset.encodings import resolve_targets
+    from latentscape.latents.space import DISTRACTOR_LATENTS, SCENE_LATENTS
+    clutter = [t for t in targets if t in DISTRACTOR_LATENTS or t == "distractors"]
+    if clutter:
+        raise TrainError(f"target {clutter[0]!r}: distractor tables are padded per image and cannot be trained "
+                         f"on yet; read them with LatentDataset (docs/dataset.md)")
     try:
-        return resolve_targets(list(targets), rotation=rotation, continuous="zscore")
+        return resolve_targets(list(targets), rotation=rotation, continuous="zscore", stored=SCENE_LATENTS)
     except LatentscapeError as e:
         raise TrainError(str(e)) from None
 

@@ -191,3 +191,19 @@ def test_disk_full_is_one_line_keeps_whole_shards_and_resumes(reference, tmp_pat
         assert verify(root)[0] == []
     finally:
         subprocess.run(["umount", "-l", str(mnt)], check=False)
+
+
+def test_a_worker_whose_parent_is_already_gone_exits_instead_of_waiting():
+    """A Slurm job killed while its new render worker was still importing left that worker waiting for
+    tasks for ever (it read its parent's pid after the parent died: 1). The parent's pid now comes from
+    the parent, and a worker that starts orphaned returns at once, before building anything."""
+    import multiprocessing as mp
+    from latentscape.renderer.worker import worker_main
+    ctx = mp.get_context("spawn")
+    tasks, results, stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    gone = 2**31 - 2  # no process has this pid: not the worker's parent
+    p = ctx.Process(target=worker_main, args=(0, None, tasks, results, stop, gone), daemon=True)
+    p.start()
+    p.join(120)
+    assert p.exitcode == 0
+    assert results.empty()  # no stage was built, nothing reported

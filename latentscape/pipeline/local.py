@@ -301,7 +301,8 @@ class _Run:
         self.sentinels_sent = False
 
     def _process(self, wid: int):
-        return self.ctx.Process(target=worker_main, args=(wid, self.cfgs[wid], self.tasks_q, self.results, self.stop),
+        return self.ctx.Process(target=worker_main, args=(wid, self.cfgs[wid], self.tasks_q, self.results, self.stop,
+                                                          os.getpid()),
                                 name=f"latentscape-worker-{wid}", daemon=True)
 
     def go(self) -> RenderSummary:

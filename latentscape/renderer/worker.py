@@ -56,8 +56,9 @@ class WorkerConfig:
     recycle_shards: int = 0              # exit after this many shards (0: never); the parent starts a fresh one
 
 
-def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
-    """Entry point of a worker process (spawned; never forked from a bpy process)."""
+def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event, parent: int | None = None):
+    """Entry point of a worker process (spawned; never forked from a bpy process). `parent`: the pid
+    of the process that started it; the worker stops when that process is gone."""
     # Ctrl-C and SIGTERM reach the whole process group; the parent handles them and
     # sets stop_event, so the current shard is discarded cleanly.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -66,7 +67,12 @@ def worker_main(wid: int, cfg: WorkerConfig, tasks, results, stop_event):
     # h5py reports write failures of a dying file again from object finalizers (dozens of
     # "Exception ignored" tracebacks on a full disk); the error itself reaches the parent.
     sys.unraisablehook = lambda unraisable: None
-    parent = os.getppid()
+    # The parent's pid comes from the parent: read here it could already be 1, where the parent was
+    # killed while this process was still importing (a Slurm job cancelled at its start), and the
+    # worker would then wait for tasks for ever.
+    parent = os.getppid() if parent is None else parent
+    if os.getppid() != parent:
+        return
     try:
         stage = _build(cfg)
         device_used = stage.device_used

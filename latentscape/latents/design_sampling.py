@@ -42,8 +42,7 @@ class DesignSampler:
         self.rules = self.base.rules
         self._cache: tuple | None = None
         s = self.base
-        self._pos_names = ("image_x", "image_y", "distance") if s.rules.position_mode == "image" else (
-            "position_x", "position_y", "position_z")
+        self._pos_names = s._position_names()
         self._pose_names = ("rotation",) if s.rules.pose_mode == "so3" else ("yaw", "pitch", "roll")
         self._params = {"category": ("category", "object_id"), "identity": ("object_id",),
                         "position": self._pos_names, "pose": self._pose_names, "scale": ("scale",),
@@ -222,16 +221,10 @@ class DesignSampler:
             else:
                 raise SamplingError(f"--differ {g}: no draw in {MAX_REJECTIONS} differed from the first image's")
 
-    @staticmethod
-    def _differs(group: str, a: dict, b: dict) -> bool:
-        if group == "category":
-            return a["category"] != b["category"]
-        if group == "identity":
-            return a["object_id"] != b["object_id"]
-        keys = {"pose": ("rotation", "yaw", "pitch", "roll"), "scale": ("scale",), "lighting": _LIGHTS,
-                "background": ("background_id", "env_rotation"),
-                "position": ("image_x", "image_y", "distance", "position_x", "position_y", "position_z")}[group]
-        return any(not np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in keys if k in a)
+    def _differs(self, group: str, a: dict, b: dict) -> bool:
+        """True if parameters `a` and `b` differ in `group` (a new category: in the category itself)."""
+        keys = ("category",) if group == "category" else self._params[group]
+        return any(not np.array_equal(np.asarray(a[k]), np.asarray(b[k])) for k in keys)
 
     # ---- latents and checks ----------------------------------------------------------
     def _latents(self, p: dict) -> dict:
@@ -243,24 +236,17 @@ class DesignSampler:
         else:
             quat = geo.matrix_to_quat(geo.euler_to_matrix(*(float(p[k]) for k in ("yaw", "pitch", "roll"))))
         a, b, c = (float(p[k]) for k in self._pos_names)
-        unit = s._unit[obj]
         if s._grounded:  # the drawn pose is level; standing on the ground fixes the height and the stored pose
             pos, quat = s.standing(obj, quat, float(p["scale"]), a, c, float(p["camera_height"]),
                                    float(p["camera_pitch"]))
-        elif s._region is not None:  # a user's .blend: fractions of its region
-            pos = s.region_position((a, b, c))
-        elif rules.position_mode == "image":
-            pos = unit * c * geo.ray_direction(a, b, rules.fov_deg)
         else:
-            pos = unit * np.array([a, b, c])
+            pos = s.position_at(obj, a, b, c)
         out = {"category": int(p["category"]), "object_id": obj, "rotation_quat": quat,
                "rotation_euler": geo.matrix_to_euler(geo.quat_to_matrix(quat)), "scale": float(p["scale"]),
-               "background_id": int(p["background_id"]), "env_rotation": float(p["env_rotation"]),
-               "position": pos, "distance": float(np.linalg.norm(pos)),
-               "image_xy": geo.project(pos, rules.fov_deg)[0], "size_m": float(unit)}
+               "background_id": int(p["background_id"]), "env_rotation": float(p["env_rotation"])}
         out.update({k: float(p[k]) for k in _LIGHTS})
         out.update({k: (int(p[k]) if SCENE_LATENTS[k].dtype.startswith("int") else float(p[k])) for k in s.scene_names})
-        out["predicted_visible"] = s.visible_fraction(obj, quat, out["scale"], pos)
+        s.set_position(out, pos)
         out["predicted_contrast"] = s.contrast(out)
         return out
 

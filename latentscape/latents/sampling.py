@@ -166,13 +166,30 @@ class LatentSampler:
                 pos, rejections = self._draw_standing(rng, out, obj, out["scale"], index)
             else:
                 pos, rejections = self._draw_position(rng, obj, out["rotation_quat"], out["scale"], index)
-            out["position"] = pos
-            out["distance"] = float(np.linalg.norm(pos))
-            out["image_xy"] = geo.project(pos, self.rules.fov_deg)[0]
+            self.set_position(out, pos)
             out["rejections"] += rejections
-            out["size_m"] = float(self._unit[obj])
-            out["predicted_visible"] = self.visible_fraction(obj, out["rotation_quat"], out["scale"], pos)
         out["predicted_contrast"] = self.contrast(out)
+
+    def set_position(self, out: dict, pos) -> None:
+        """Store position `pos` in `out` (object, pose and scale already there) with what follows from it:
+        distance, image_xy, size_m and the predicted visible share. Designed datasets call this too."""
+        obj = out["object_id"]
+        out["position"] = pos
+        out["distance"] = float(np.linalg.norm(pos))
+        out["image_xy"] = geo.project(pos, self.rules.fov_deg)[0]
+        out["size_m"] = float(self._unit[obj])
+        out["predicted_visible"] = self.visible_fraction(obj, out["rotation_quat"], out["scale"], pos)
+
+    def position_at(self, obj: int, a: float, b: float, c: float) -> np.ndarray:
+        """The camera-frame centre of object `obj` at position parameters (a, b, c): image_x, image_y and
+        distance (image mode) or position_x/_y/_z (box mode, or fractions of a .blend's region); positions
+        scale with the object's real size under --size real."""
+        if self._region is not None:  # a user's .blend: fractions along the region's edges
+            return self.region_position((a, b, c))
+        unit = self._unit[obj]
+        if self.rules.position_mode == "image":
+            return unit * c * geo.ray_direction(a, b, self.rules.fov_deg)
+        return unit * np.array([a, b, c])
 
     def check(self, progress=None) -> None:
         """Surface sampling errors before anything is rendered (a designed dataset checks every point)."""
@@ -318,21 +335,14 @@ class LatentSampler:
 
     def _draw_position(self, rng, obj, quat, scale, index):
         d, rules = self.dists, self.rules
-        names = ("image_x", "image_y", "distance") if rules.position_mode == "image" else (
-            "position_x", "position_y", "position_z")
+        names = self._position_names()
         varying = any(d[k].kind != "fixed" for k in names)
         # corners relative to the centre do not change between position draws
-        unit = self._unit[obj]  # positions and the object scale with its real size (1 with --size unit)
         rel = self._frame_points(obj, quat, scale)
         limit = geo.frame_limit(rules.fov_deg, rules.margin)
         for rejections in range(MAX_REJECTIONS + 1):
             a, b, c = (float(d[k].sample(rng)) for k in names)
-            if self._region is not None:  # a user's .blend: fractions along the region's edges
-                pos = self.region_position((a, b, c))
-            elif rules.position_mode == "image":
-                pos = unit * c * geo.ray_direction(a, b, rules.fov_deg)
-            else:
-                pos = unit * np.array([a, b, c])
+            pos = self.position_at(obj, a, b, c)
             if not varying or geo.corners_in_frame(rel + pos, limit):
                 return pos, rejections
         raise SamplingError(

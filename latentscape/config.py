@@ -177,7 +177,7 @@ class DatasetSpec:
     canonical_pose: str | None = None  # front | three_quarter; None: front in facing mode, else three_quarter
     # Guarantees decided before rendering (None: the default where a re-draw can meet it, else off).
     min_visible: float | None = None  # share of the image's pixels the object's hull must cover (0: off)
-    min_contrast: float | None = None  # on solid backgrounds: predicted object-to-surround difference, /255 (0: off)
+    min_contrast: float | None = None  # on solid-colour backgrounds: predicted object-to-surround difference, /255 (0: off)
     size: str = "unit"  # unit: longest side 1 m; real: the catalogue's real-world size (positions scale with it)
     frame: str = "box"  # the in-frame rule: box (the whole projected bounding box) | centre (only the centre)
     design: Design | None = None  # grid, sweep, pairs or blocks (latents/designs.py); None: i.i.d. draws

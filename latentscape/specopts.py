@@ -50,8 +50,9 @@ SPEC_OPTIONS = [
                  help="Share of the image's pixels each object must cover, decided before rendering from its "
                       "convex hull (default 0.005; 0 turns the guarantee off)."),
     click.option("--min-contrast", type=float,
-                 help="On solid backgrounds: least predicted difference (0..255) in mean luminance between the "
-                      "object and its surround (default 10; 0 turns the guarantee off)."),
+                 help="On solid-colour backgrounds (every template but a user's .blend): least predicted difference "
+                      "(0..255) in mean luminance between the object and its surround (default 10; 0 turns "
+                      "the guarantee off)."),
     click.option("--size", type=click.Choice(["unit", "real"]),
                  help="unit: every object's longest side is 1 m (default); real: the catalogue's real-world size, "
                       "with the position ranges scaled by it."),

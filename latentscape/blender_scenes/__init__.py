@@ -26,6 +26,11 @@ from __future__ import annotations
 import importlib
 from dataclasses import dataclass
 
+# what the templates are made of, as data the latent side predicts contrast from
+from latentscape.latents.surfaces import (CEILING_RGB, GROUND_HALF_SIZE, GROUND_MATERIALS,  # noqa: F401
+                                          ROOM_HALF_WIDTH, ROOM_HEIGHT, ROOM_STYLES, ROOM_WINDOW, SURFACE_ALBEDO,
+                                          WINDOW_COLOUR, WINDOW_WATTS)
+
 SCENES = ("studio", "hdri", "ground", "room", "userblend")
 
 SCENE_PARAMS = {
@@ -42,8 +47,6 @@ SCENE_BACKGROUNDS = {
     "room": ("color", "hdri"),  # seen through the window
     "userblend": ("color", "hdri"),  # only where the user's scene has no world of its own
 }
-GROUND_MATERIALS = ("checker", "grass", "asphalt", "sand")
-ROOM_STYLES = ("oak-plaster", "tiles-blue", "concrete-brick", "carpet-beige")
 REGION_NAME = "latentscape_region"  # the empty or collection marking where a user's scene takes the object
 
 

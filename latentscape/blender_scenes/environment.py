@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 
+from latentscape.blender_scenes import GROUND_HALF_SIZE
 from latentscape.blender_scenes.studio import _load_hdri, add_camera, add_sun, add_world
 from latentscape.blender_scenes.surfaces import add_plane
 
-GROUND_HALF_SIZE = 500.0  # m; at 1 m height its edge lies 0.11 deg below the horizon: under a pixel
 
 
 def build_environment(scene, settings, backgrounds):

@@ -20,13 +20,10 @@ import math
 
 import bpy
 
-from latentscape.blender_scenes import SceneHandles
+from latentscape.blender_scenes import (CEILING_RGB, ROOM_HALF_WIDTH as HALF_WIDTH, ROOM_HEIGHT as HEIGHT,
+                                        ROOM_WINDOW as WINDOW, WINDOW_COLOUR, WINDOW_WATTS, SceneHandles)
 from latentscape.blender_scenes.environment import add_ground_plane, build_environment
 from latentscape.blender_scenes.surfaces import add_mesh, plain, room_styles
-
-HALF_WIDTH, HEIGHT = 6.0, 3.0  # m: walls at x, z = +-HALF_WIDTH from the camera; ceiling above the floor
-WINDOW = (-1.5, 1.5, 0.9, 2.4)  # m: x0, x1 along the front wall, y0, y1 above the floor
-WINDOW_WATTS = 150.0
 
 
 def build(scene, settings, backgrounds) -> SceneHandles:
@@ -44,7 +41,7 @@ def build(scene, settings, backgrounds) -> SceneHandles:
     floor.data.materials[0] = styles[0][0]
     for w in walls:
         w.data.materials[0] = styles[0][1]
-    ceiling.data.materials[0] = plain("ceiling", (0.45, 0.45, 0.45))
+    ceiling.data.materials[0] = plain("ceiling", CEILING_RGB)
     choices = ((floor, tuple(s[0] for s in styles)),) + tuple((w, tuple(s[1] for s in styles)) for w in walls)
     return SceneHandles(camera=camera, sun=sun, world=world, backdrop=None, hdri_images=images,
                         ground=root, materials=(("room_material", choices),))
@@ -85,7 +82,7 @@ def _window_light(scene, root):
     li.shape = "RECTANGLE"
     li.size, li.size_y = x1 - x0, y1 - y0
     li.energy = WINDOW_WATTS
-    li.color = (1.0, 0.97, 0.92)
+    li.color = WINDOW_COLOUR
     ob = bpy.data.objects.new("window", li)
     scene.collection.objects.link(ob)
     ob.parent = root

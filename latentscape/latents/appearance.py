@@ -1,5 +1,6 @@
 """What an image will look like, predicted before it is rendered (numpy only): the display
-luminance of the object and of what surrounds it on a solid background, for `--min-contrast`.
+luminance of the object and of what surrounds it on a solid background in the studio, for
+`--min-contrast` (the other templates' surround: latents/surround.py).
 
 The model (docs/fidelity.md): a diffuse object of mean albedo a under a uniform world of
 linear luminance W (scaled by env_strength) and a sun of strength I reflects, averaged over

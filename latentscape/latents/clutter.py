@@ -24,6 +24,7 @@ from latentscape.latents.ground import resting_y
 from latentscape.latents.occlusion import predicted_occlusion
 from latentscape.latents.placement import stand_quat
 from latentscape.latents.space import CLUTTER_META, DISTRACTOR_LATENTS
+from latentscape.latents.surfaces import ROOM_HALF_WIDTH
 
 CLUTTER_STREAM = 0x636C7574  # "clut": the third word of a distractor generator's seed sequence
 DEPTH = (0.6, 1.6)  # a distractor's distance from the camera, times the target's
@@ -32,8 +33,8 @@ MAX_REJECTIONS = 10_000
 # Surfaces a distractor must stay clear of (metres; the templates' own constants, checked by the tests):
 # the studio backdrop's floor below the optical axis and its wall minus the sweep's curve
 # (blender_scenes/studio.py: FLOOR_BELOW, WALL_DISTANCE - SWEEP_RADIUS; they scale with the target's
-# size_m as the backdrop does), and the room's walls (blender_scenes/room.py: HALF_WIDTH from the camera).
-BACKDROP_FLOOR, BACKDROP_WALL, ROOM_HALF_WIDTH = 3.0, 7.0, 6.0
+# size_m as the backdrop does), and the room's walls (latents/surfaces.py: ROOM_HALF_WIDTH from the camera).
+BACKDROP_FLOOR, BACKDROP_WALL = 3.0, 7.0
 PAD = {"int32": -1, "float64": np.nan}  # what fills the rows past an image's count
 
 

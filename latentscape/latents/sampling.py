@@ -16,7 +16,7 @@ from latentscape.errors import SamplingError
 from latentscape.latents import geometry as geo
 from latentscape.latents.distributions import Dist
 from latentscape.latents import appearance as app
-from latentscape.latents import placement
+from latentscape.latents import placement, surround
 from latentscape.latents.clutter import ClutterSampler, pack
 from latentscape.latents.ground import resting_y
 from latentscape.latents.space import (CAMERA, GROUNDED, LATENTS, META, REDRAW, SCENE_GROUP, SCENE_LATENTS,
@@ -43,7 +43,7 @@ class DrawRules:
     category_sampling: str
     canonical_pose: str = "front"  # the stored rotation_quat is relative to this pose (geometry.CANONICAL_VIEWS)
     min_visible: float = 0.0  # share of the image the object's hull must cover (0: no guarantee)
-    min_contrast: float = 0.0  # least predicted object-to-surround contrast on solid backgrounds, /255
+    min_contrast: float = 0.0  # least predicted object-to-surround contrast on solid-colour backgrounds, /255
     size: str = "unit"  # unit | real: positions scale with the object's real size
     view_transform: str = "standard"  # the display curve the contrast is predicted through
     frame: str = "box"  # the in-frame rule: box (the projected bounding box) | centre (only the centre)
@@ -218,32 +218,51 @@ class LatentSampler:
         return geo.visible_fraction(pts, self.rules.fov_deg) if pts[:, 2].min() > geo.NEAR else 0.0
 
     def contrast(self, lat: dict) -> float:
-        """Predicted |object - surround| display luminance (0..255); NaN on an HDRI or unknown colour."""
-        colour = self.library.objects[lat["object_id"]].colour
-        if not self._measured or colour is None or not self.backgrounds or self.rules.scene != "studio":
-            return float("nan")  # outside the studio the surround is the ground or the room: not predicted
-        kind, rgb = self.backgrounds[lat["background_id"]]
-        if kind not in ("color", "backdrop"):
-            return float("nan")
-        c = app.predicted_contrast(colour, kind, rgb, lat, self.rules.view_transform, self._lit(lat))
+        """Predicted |object - surround| display luminance (0..255); NaN where it is not predicted: an
+        HDRI background, a user's .blend, an object without a measured colour."""
+        inside, around = self.predicted_display(lat)
+        c = abs(inside - around)
         return c if np.isfinite(c) else float("nan")
 
-    def _lit(self, lat: dict) -> float:
-        """The sunlit share of the object's visible hull surface in this image."""
+    def predicted_display(self, lat: dict) -> tuple[float, float]:
+        """(object, surround) predicted mean display luminance (0..255) in the image of latents `lat`;
+        NaNs where not predicted (docs/fidelity.md, docs/scenes.md)."""
+        colour = self.library.objects[lat["object_id"]].colour
+        nan = (float("nan"), float("nan"))
+        if not self._measured or colour is None or not self.backgrounds:
+            return nan
+        kind, rgb = self.backgrounds[lat["background_id"]]
+        scene, vt = self.rules.scene, self.rules.view_transform
+        if scene == "studio" and kind in ("color", "backdrop"):
+            world = rgb if kind == "color" else (app.BACKDROP_WORLD_Y,) * 3
+            return (app.object_display(colour, world, lat, vt, self._lit(lat)),
+                    app.surround_display(kind, rgb, lat, vt))
+        if scene not in surround.SCENES or kind != "color":
+            return nan
+        obj = lat["object_id"]
+        hull = geo.object_points_camera(self._hull(obj), lat["position"], geo.quat_mul(self._q0, lat["rotation_quat"]),
+                                        lat["scale"] * self._unit[obj])
+        return surround.predicted_display(colour, hull, lat, scene, rgb, vt, self.rules.fov_deg,
+                                          lambda to_sun: self._lit(lat, to_sun))
+
+    def _lit(self, lat: dict, to_sun=None) -> float:
+        """The sunlit share of the object's visible hull surface in this image (`to_sun`: the camera-frame
+        direction toward the sun; default the studio's, from the light latents)."""
         obj = lat["object_id"]
         if obj not in self._faces:
             self._faces[obj] = app.hull_faces(self._hull(obj))
         normals, areas = self._faces[obj]
         rot = geo.ASSET_TO_CAMERA @ geo.quat_to_matrix(geo.quat_mul(self._q0, lat["rotation_quat"]))
         pos = np.asarray(lat["position"], dtype=np.float64)
-        return app.lit_share(normals @ rot.T, areas, -pos / np.linalg.norm(pos),
-                             app.sun_direction(lat["light_azimuth"], lat["light_elevation"]))
+        if to_sun is None:
+            to_sun = app.sun_direction(lat["light_azimuth"], lat["light_elevation"])
+        return app.lit_share(normals @ rot.T, areas, -pos / np.linalg.norm(pos), to_sun)
 
     def _failed_guarantee(self, out: dict) -> str | None:
         r = self.rules
         if r.min_visible > 0 and not out["predicted_visible"] >= r.min_visible:
             return "visible"
-        if r.min_contrast > 0 and out["predicted_contrast"] < r.min_contrast:  # NaN (HDRI) passes
+        if r.min_contrast > 0 and out["predicted_contrast"] < r.min_contrast:  # NaN (not predicted) passes
             return "contrast"
         return None
 

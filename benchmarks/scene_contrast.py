@@ -1,0 +1,129 @@
+"""How well the contrast model predicts what the hdri, ground and room templates show, and what
+`--min-contrast` then guarantees there.
+
+Per template, renders N images on the colour backgrounds twice: with the guarantee off (every
+draw kept: the model's accuracy, predicted meta/predicted_contrast against measured meta/contrast)
+and at the default --min-contrast 10 (how many images the pixels still show under 10/255).
+Prints a table and writes JSON.
+
+    python benchmarks/scene_contrast.py --n 150 --out benchmarks/results/scene_contrast.json
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from latentscape.api import render
+from latentscape.config import DatasetSpec, RenderSettings
+from latentscape.dataset.reader import DatasetReader
+from latentscape.dataset.fidelity import LUMA, ring
+from latentscape.latents.distributions import Dist
+from latentscape.resolve import resolve
+
+COLOURS = (0, 1, 2, 3, 4)  # the default library's colour backgrounds: grey, white, black, blue, green
+
+
+def run(scene: str, n: int, limit: float, a, tmp: Path) -> dict:
+    spec = DatasetSpec(library=a.library, n=n, shard_size=n, seed=a.seed, resolution=a.resolution, scene=scene,
+                       distributions=(("background_id", Dist(kind="choice", values=COLOURS)),), min_contrast=limit,
+                       render=dataclasses.replace(RenderSettings.preset(a.quality), passes=("mask",)))
+    out = tmp / f"{scene}-{limit:g}"
+    t0 = time.time()
+    render(spec, out, progress=False)
+    seconds = time.time() - t0
+    with DatasetReader(out) as r:
+        lat = r.latents()
+        parts = measured_parts(r, n)
+    predicted_parts = predicted(spec, lat)
+    pred, meas = lat["meta/predicted_contrast"].astype(float), lat["meta/contrast"].astype(float)
+    ok = np.isfinite(pred) & np.isfinite(meas)
+    err = np.abs(pred[ok] - meas[ok])
+    return {"scene": scene, "min_contrast": limit, "n": n, "predicted": int(ok.sum()),
+            "correlation": float(np.corrcoef(pred[ok], meas[ok])[0, 1]) if ok.sum() > 2 else None,
+            "median_abs_error": float(np.median(err)) if len(err) else None,
+            "mean_error": float(np.mean(pred[ok] - meas[ok])) if len(err) else None,
+            "measured_under_10": int((meas < 10).sum()),
+            "measured_under_10_where_predicted_10": int(((meas < 10) & (pred >= 10)).sum()),
+            "predicted_at_least_10": int((pred >= 10).sum()),
+            "rejections_contrast": int(lat["meta/rejections_contrast"].sum()), "seconds": round(seconds, 1),
+            "object_error": part_error(predicted_parts[:, 0], parts[:, 0]),
+            "surround_error": part_error(predicted_parts[:, 1], parts[:, 1]),
+            "images": [{"predicted": [round(float(x), 2) for x in pp], "measured": [round(float(x), 2) for x in mp],
+                        **{k: int(lat[k][i]) for k in ("background_id", "object_id", *MATERIALS) if k in lat}}
+                       for i, (pp, mp) in enumerate(zip(predicted_parts, parts))]}
+
+
+MATERIALS = ("ground_material", "room_material", "shadow_catcher")
+
+
+def measured_parts(reader, n: int) -> np.ndarray:
+    """(n, 2): mean display luminance of each image's object pixels and of the 3-px ring around them."""
+    out = np.full((n, 2), np.nan)
+    for i in range(n):
+        img, mask = reader.image(i), reader.mask(i)
+        lum = img.astype(np.float64) @ LUMA
+        obj, around = mask == 255, ring(mask > 127)
+        if obj.any() and around.any():
+            out[i] = lum[obj].mean(), lum[around].mean()
+    return out
+
+
+def predicted(spec, lat: dict) -> np.ndarray:
+    """(n, 2): the model's object and surround display luminance for the stored latents."""
+    sampler = resolve(spec).sampler
+    keys = [k for k in lat if not k.startswith("meta/") and "/" not in k]
+    return np.array([sampler.predicted_display({k: lat[k][i] for k in keys}) for i in range(len(lat["object_id"]))])
+
+
+def part_error(pred: np.ndarray, meas: np.ndarray) -> dict:
+    ok = np.isfinite(pred) & np.isfinite(meas)
+    d = pred[ok] - meas[ok]
+    return {"bias": float(d.mean()), "median_abs": float(np.median(np.abs(d))),
+            "correlation": float(np.corrcoef(pred[ok], meas[ok])[0, 1])}
+
+
+def fmt(e: dict) -> str:
+    return f"bias {e['bias']:+.1f}, median |e| {e['median_abs']:.1f}, corr {e['correlation']:.2f}"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=150)
+    ap.add_argument("--scenes", default="hdri,ground,room")
+    ap.add_argument("--library", default="default")
+    ap.add_argument("--resolution", type=int, default=128)
+    ap.add_argument("--quality", default="standard")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="benchmarks/results/scene_contrast.json")
+    ap.add_argument("--keep", type=Path, help="render into this folder and keep the datasets (default: a temporary one)")
+    a = ap.parse_args()
+    rows = []
+    print(f"{'scene':>7} {'limit':>6} {'n':>5} {'corr':>5} {'med|e|':>7} {'bias':>6} {'meas<10':>8} "
+          f"{'<10 & pred>=10':>15} {'re-draws':>9} {'s':>6}")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = a.keep or Path(tmp)
+        for scene in a.scenes.split(","):
+            for limit in (0.0, 10.0):
+                r = run(scene, a.n, limit, a, folder)
+                rows.append(r)
+                print(f"{scene:>7} {limit:>6g} {r['predicted']:>5} {r['correlation']:>5.2f} "
+                      f"{r['median_abs_error']:>7.1f} {r['mean_error']:>6.1f} {r['measured_under_10']:>8} "
+                      f"{r['measured_under_10_where_predicted_10']:>9} of {r['predicted_at_least_10']:<4} "
+                      f"{r['rejections_contrast']:>9} {r['seconds']:>6}", flush=True)
+                print(f"        object: {fmt(r['object_error'])}; surround: {fmt(r['surround_error'])}", flush=True)
+    result = {"library": a.library, "resolution": a.resolution, "quality": a.quality, "backgrounds": COLOURS,
+              "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "rows": rows}
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

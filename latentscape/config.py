@@ -403,11 +403,16 @@ class DatasetSpec:
         return DatasetSpec.from_dict(d)
 
     def notes(self) -> list[str]:
-        """What the design decided of the other fields, in words (printed by `config` and `render`)."""
+        """What the design decided of the other fields, and what a guarantee cannot do here, in words
+        (printed by `config` and `render`)."""
+        out = []
+        if self.template == "userblend" and self.min_contrast:
+            out.append(f"min_contrast {self.min_contrast:g} is not enforced in a user's .blend (its surfaces are "
+                       f"unknown); the measured contrast is stored per image (meta/contrast)")
         d = self.design
         if d is None:
-            return []
-        out = [d.describe(self.n)]
+            return out
+        out.append(d.describe(self.n))
         if d.kind in ("grid", "sweep") and d.names_euler() and self.pose_mode == "euler":
             out.append(f"pose_mode {self.pose_mode}: the levels name {', '.join(k for k in d.level_names if k in ('yaw', 'pitch', 'roll'))}, "
                        f"which needs per-angle values (the default pose mode so3 has none)")

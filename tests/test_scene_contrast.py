@@ -158,3 +158,10 @@ def test_predictions_follow_the_rendered_pixels(scene, tmp_path):
     contrast = np.abs(predicted[ok, 0] - predicted[ok, 1])
     assert np.allclose(contrast, lat["meta/predicted_contrast"][ok])  # what the guarantee decided on
     assert np.corrcoef(contrast, lat["meta/contrast"][ok])[0, 1] > 0.6  # 0.75-0.97 here; the object is the harder part
+
+
+def test_a_user_blend_says_the_contrast_guarantee_is_not_enforced_there():
+    note = "is not enforced in a user's .blend"
+    assert any(note in n for n in DatasetSpec(scene="mine.blend", min_contrast=10.0).notes())
+    assert not any(note in n for n in DatasetSpec(scene="mine.blend", min_contrast=0.0).notes())
+    assert not DatasetSpec(scene="ground", min_contrast=10.0).notes()

@@ -7,6 +7,8 @@ and at the default --min-contrast 10 (how many images the pixels still show unde
 Prints a table and writes JSON.
 
     python benchmarks/scene_contrast.py --n 150 --out benchmarks/results/scene_contrast.json
+    python benchmarks/scene_contrast.py --n 150 --scenes studio,ground --distractors 3 \
+        --out benchmarks/results/scene_contrast_distractors.json
 """
 from __future__ import annotations
 
@@ -33,9 +35,10 @@ COLOURS = (0, 1, 2, 3, 4)  # the default library's colour backgrounds: grey, whi
 
 def run(scene: str, n: int, limit: float, a, tmp: Path) -> dict:
     spec = DatasetSpec(library=a.library, n=n, shard_size=n, seed=a.seed, resolution=a.resolution, scene=scene,
+                       distractors=(a.distractors,),
                        distributions=(("background_id", Dist(kind="choice", values=COLOURS)),), min_contrast=limit,
                        render=dataclasses.replace(RenderSettings.preset(a.quality), passes=("mask",)))
-    out = tmp / f"{scene}-{limit:g}"
+    out = tmp / f"{scene}-{limit:g}-{a.distractors}"
     t0 = time.time()
     render(spec, out, progress=False)
     seconds = time.time() - t0
@@ -54,6 +57,7 @@ def run(scene: str, n: int, limit: float, a, tmp: Path) -> dict:
             "measured_under_10_where_predicted_10": int(((meas < 10) & (pred >= 10)).sum()),
             "predicted_at_least_10": int((pred >= 10).sum()),
             "rejections_contrast": int(lat["meta/rejections_contrast"].sum()), "seconds": round(seconds, 1),
+            **ignoring_distractors(predicted_parts, meas, ok),
             "object_error": part_error(predicted_parts[:, 0], parts[:, 0]),
             "surround_error": part_error(predicted_parts[:, 1], parts[:, 1]),
             "images": [{"predicted": [round(float(x), 2) for x in pp], "measured": [round(float(x), 2) for x in mp],
@@ -77,10 +81,19 @@ def measured_parts(reader, n: int) -> np.ndarray:
 
 
 def predicted(spec, lat: dict) -> np.ndarray:
-    """(n, 2): the model's object and surround display luminance for the stored latents."""
+    """(n, 2): the model's object and surround display luminance for the stored latents, the surround
+    without distractors (the stored prediction counts them)."""
     sampler = resolve(spec).sampler
-    keys = [k for k in lat if not k.startswith("meta/") and "/" not in k]
+    keys = [k for k in lat if "/" not in k]
     return np.array([sampler.predicted_display({k: lat[k][i] for k in keys}) for i in range(len(lat["object_id"]))])
+
+
+def ignoring_distractors(parts: np.ndarray, meas: np.ndarray, ok: np.ndarray) -> dict:
+    """The contrast predicted without the distractors in the ring, against the measured one."""
+    c = np.abs(parts[:, 0] - parts[:, 1])
+    ok = ok & np.isfinite(c)
+    return {"correlation_ignoring_distractors": float(np.corrcoef(c[ok], meas[ok])[0, 1]),
+            "median_abs_error_ignoring_distractors": float(np.median(np.abs(c[ok] - meas[ok])))}
 
 
 def part_error(pred: np.ndarray, meas: np.ndarray) -> dict:
@@ -102,6 +115,8 @@ def main():
     ap.add_argument("--resolution", type=int, default=128)
     ap.add_argument("--quality", default="standard")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--distractors", type=int, default=0, help="distractors per image (their ring pixels count)")
+    ap.add_argument("--limits", default="0,10", help="the --min-contrast values to render with")
     ap.add_argument("--out", default="benchmarks/results/scene_contrast.json")
     ap.add_argument("--keep", type=Path, help="render into this folder and keep the datasets (default: a temporary one)")
     a = ap.parse_args()
@@ -111,7 +126,7 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         folder = a.keep or Path(tmp)
         for scene in a.scenes.split(","):
-            for limit in (0.0, 10.0):
+            for limit in (float(x) for x in a.limits.split(",")):
                 r = run(scene, a.n, limit, a, folder)
                 rows.append(r)
                 print(f"{scene:>7} {limit:>6g} {r['predicted']:>5} {r['correlation']:>5.2f} "
@@ -119,7 +134,11 @@ def main():
                       f"{r['measured_under_10_where_predicted_10']:>9} of {r['predicted_at_least_10']:<4} "
                       f"{r['rejections_contrast']:>9} {r['seconds']:>6}", flush=True)
                 print(f"        object: {fmt(r['object_error'])}; surround: {fmt(r['surround_error'])}", flush=True)
+                if a.distractors:
+                    print(f"        ignoring the distractors: corr {r['correlation_ignoring_distractors']:.2f}, "
+                          f"median |e| {r['median_abs_error_ignoring_distractors']:.1f}", flush=True)
     result = {"library": a.library, "resolution": a.resolution, "quality": a.quality, "backgrounds": COLOURS,
+              "distractors": a.distractors,
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "rows": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))

@@ -151,7 +151,22 @@ def _no_sphere_meets(lat, lib):
 def test_the_target_keeps_its_latents(scene):
     plain, cluttered = (api.sample_latents(_spec(scene=scene, distractors=d, categories=())) for d in (0, 3))
     for name in [*LATENTS, *META, *(k for k in plain if k.startswith("camera_"))]:
+        if name == "predicted_contrast":  # a prediction about the image: distractors in the ring count
+            continue
         assert np.array_equal(plain[name], cluttered[name], equal_nan=plain[name].dtype.kind == "f"), name
+    sampler = resolve(_spec(scene=scene, distractors=3, categories=())).sampler
+    for i in range(len(plain["index"])):
+        target = {k: plain[k][i] for k in plain if not k.startswith("distractor_")}
+        shown = [{"object_id": int(cluttered["distractor_object_id"][i, k]),
+                  "rotation_quat": cluttered["distractor_rotation_quat"][i, k],
+                  "position": cluttered["distractor_position"][i, k],
+                  "points": sampler.posed_hull(int(cluttered["distractor_object_id"][i, k]),
+                                               cluttered["distractor_rotation_quat"][i, k],
+                                               float(cluttered["distractor_scale"][i, k]),
+                                               cluttered["distractor_position"][i, k])}
+                 for k in range(int(cluttered["distractor_count"][i]))]
+        expected = np.float32(sampler.contrast_with(target, shown)) if shown else plain["predicted_contrast"][i]
+        assert np.array_equal(cluttered["predicted_contrast"][i], expected, equal_nan=True), i
     assert not any(k.startswith("distractor_") for k in plain)
     ident = resolve(_spec(scene=scene, categories=())).to_dict()["spec"]
     assert "distractors" not in ident and "max_occlusion" not in ident  # older datasets keep their identity

@@ -78,7 +78,7 @@ def test_without_a_catcher_the_hdri_surround_is_the_studio_colour_surround():
            "position": np.array([0.0, 0.0, 4.0])}
     cube = np.array([[x, y, z] for x in (-0.5, 0.5) for y in (-0.5, 0.5) for z in (3.5, 4.5)])
     blue = (0.1, 0.2, 0.6)
-    _, around = sr.predicted_display((0.5, 0.5, 0.5), cube, lat, "hdri", blue, "agx", 40.0, lambda d: 0.5)
+    around = sr.predict((0.5, 0.5, 0.5), cube, lat, "hdri", blue, "agx", 40.0, lambda d: 0.5).surround
     assert around == pytest.approx(app.surround_display("color", blue, lat, "agx"), abs=1e-9)
 
 
@@ -89,9 +89,9 @@ def test_a_shadowed_catcher_is_darker_and_a_brighter_ground_brighter():
     up = _unit(0, 1, 0)
     lit, dark = np.zeros(4, bool), np.ones(4, bool)
     grey = (0.3, 0.3, 0.3)
-    assert sr.ring_display(s, "hdri", None, grey, lat, up, dark, "agx") < sr.ring_display(s, "hdri", None, grey, lat,
-                                                                                           up, lit, "agx")
-    asphalt, sand = (sr.ring_display(s, "ground", m, grey, lat, up, lit, "agx") for m in (2, 3))
+    shadow, sun = (sr.ring_values(s, "hdri", None, grey, lat, up, x, "agx") for x in (dark, lit))
+    assert (shadow < sun).all()
+    asphalt, sand = (sr.ring_values(s, "ground", m, grey, lat, up, lit, "agx").mean() for m in (2, 3))
     assert asphalt < sand
 
 
@@ -165,3 +165,44 @@ def test_a_user_blend_says_the_contrast_guarantee_is_not_enforced_there():
     assert any(note in n for n in DatasetSpec(scene="mine.blend", min_contrast=10.0).notes())
     assert not any(note in n for n in DatasetSpec(scene="mine.blend", min_contrast=0.0).notes())
     assert not DatasetSpec(scene="ground", min_contrast=10.0).notes()
+
+
+# ---------------------------------------------------------------- with distractors
+def _target_and_sampler(scene: str, **kw):
+    sampler = resolve(_spec(scene, n=50, min_contrast=10.0, **kw)).sampler
+    return sampler, sampler.sample(0)
+
+
+@pytest.mark.parametrize("scene", ["studio", "ground"])
+def test_a_distractor_in_the_ring_changes_the_prediction_and_one_far_away_does_not(scene):
+    sampler, lat = _target_and_sampler(scene)
+    pos = np.asarray(lat["position"])
+    other = next(o for o in range(len(sampler.library.objects)) if o != lat["object_id"])
+
+    def distractor(at, scale=1.0):
+        q = np.array([1.0, 0.0, 0.0, 0.0])
+        return {"object_id": other, "rotation_quat": q, "position": at,
+                "points": sampler.posed_hull(other, q, scale, at)}
+
+    far = distractor(pos + np.array([30.0, 0.0, 40.0]))  # outside the image
+    assert sampler.contrast_with(lat, [far]) == lat["predicted_contrast"]
+    behind = distractor(1.6 * pos, scale=3.0)  # on the same line of sight, larger than the target's silhouette
+    p = sampler.prediction(lat)
+    with_it = sampler.contrast_with(lat, [behind])
+    assert with_it != p.contrast
+    # its pixels take the distractor's predicted value: the ring's mean moves toward it
+    colour = sampler.library.objects[other].colour
+    shown = app.object_display(colour, p.world, lat, sampler.rules.view_transform,
+                               sampler._lit_of(other, behind["rotation_quat"], behind["position"], p.to_sun))
+    ring_mean = p.inside - with_it if p.inside > p.surround else p.inside + with_it
+    assert min(p.surround, shown) - 1e-9 <= ring_mean <= max(p.surround, shown) + 1e-9
+
+
+@pytest.mark.parametrize("scene", ["studio", "ground", "room"])
+def test_the_contrast_guarantee_counts_the_distractors_in_the_ring(scene):
+    sampler = resolve(_spec(scene, n=120, min_contrast=10.0, distractors=(3,))).sampler
+    for i in range(120):
+        out = sampler.sample(i)
+        assert out["predicted_contrast"] >= 10.0
+        target = {k: v for k, v in out.items() if k != "distractors"}
+        assert out["predicted_contrast"] == sampler.contrast_with(target, out["distractors"])

@@ -71,23 +71,33 @@ class ClutterSampler:
         for rejected in range(MAX_REJECTIONS + 1):
             placed, redraws = self._place_all(rng, count, targets, lats, index)
             fits += redraws
-            occs = [self._predict(t, placed) for t in targets]
-            if all(self._acceptable(occ, lat) for occ, lat in zip(occs, lats)):
+            checks = [self._check(t, lat, placed) for t, lat in zip(targets, lats)]
+            if all(ok for _, _, ok in checks):
                 return [{"distractors": placed, "predicted_occlusion": occ, "rejections_occlusion": rejected,
-                         "rejections_clutter": fits} for occ in occs]
+                         "rejections_clutter": fits, **({"predicted_contrast": c} if c is not None else {})}
+                        for occ, c, _ in checks]
+        r = self.shapes.rules
         raise SamplingError(f"image {index}: no placement of {count} distractor(s) in {MAX_REJECTIONS} draws "
                             f"kept the target's predicted occlusion under --max-occlusion "
-                            f"{self.max_occlusion if self.max_occlusion is not None else 1:g} and its unoccluded "
-                            f"share of the image over --min-visible {self.shapes.rules.min_visible:g}; raise the "
-                            f"limit or draw fewer distractors")
+                            f"{self.max_occlusion if self.max_occlusion is not None else 1:g}, its unoccluded "
+                            f"share of the image over --min-visible {r.min_visible:g} and its contrast over "
+                            f"--min-contrast {r.min_contrast:g}; raise the limit or draw fewer distractors")
 
-    def _acceptable(self, occ: float, lat: dict) -> bool:
-        """Under --max-occlusion, and the visibility guarantee still met by the target's unoccluded part
-        (its predicted hull coverage times 1 - the predicted occlusion)."""
+    def _check(self, target: dict, lat: dict, placed: list[dict]) -> tuple[float, float | None, bool]:
+        """(predicted occlusion, predicted contrast with the distractors or None where unchanged, acceptable):
+        under --max-occlusion, the visibility guarantee still met by the target's unoccluded part (its
+        predicted hull coverage times 1 - the predicted occlusion), and the contrast guarantee still met
+        once distractors stand in the ring around it."""
+        occ = self._predict(target, placed)
         if self.max_occlusion is not None and occ > self.max_occlusion:
-            return False
+            return occ, None, False
         need = self.shapes.rules.min_visible
-        return need <= 0 or not np.isfinite(lat["predicted_visible"]) or lat["predicted_visible"] * (1 - occ) >= need
+        if need > 0 and np.isfinite(lat["predicted_visible"]) and lat["predicted_visible"] * (1 - occ) < need:
+            return occ, None, False
+        if not placed or not np.isfinite(lat.get("predicted_contrast", np.nan)):
+            return occ, None, True
+        c = self.shapes.contrast_with(lat, placed)  # stored as the image's prediction, guarantee on or off
+        return occ, c, not c < self.shapes.rules.min_contrast
 
     def _target(self, lat: dict) -> dict:
         s = self.shapes

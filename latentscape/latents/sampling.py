@@ -220,42 +220,68 @@ class LatentSampler:
     def contrast(self, lat: dict) -> float:
         """Predicted |object - surround| display luminance (0..255); NaN where it is not predicted: an
         HDRI background, a user's .blend, an object without a measured colour."""
-        inside, around = self.predicted_display(lat)
-        c = abs(inside - around)
-        return c if np.isfinite(c) else float("nan")
+        p = self.prediction(lat)
+        return float("nan") if p is None or not np.isfinite(p.contrast) else p.contrast
 
     def predicted_display(self, lat: dict) -> tuple[float, float]:
         """(object, surround) predicted mean display luminance (0..255) in the image of latents `lat`;
         NaNs where not predicted (docs/fidelity.md, docs/scenes.md)."""
+        p = self.prediction(lat)
+        return (float("nan"), float("nan")) if p is None else (p.inside, p.surround)
+
+    def prediction(self, lat: dict) -> surround.Prediction | None:
+        """What the image of latents `lat` will show around its object; None where it is not predicted."""
         colour = self.library.objects[lat["object_id"]].colour
-        nan = (float("nan"), float("nan"))
         if not self._measured or colour is None or not self.backgrounds:
-            return nan
+            return None
         kind, rgb = self.backgrounds[lat["background_id"]]
         scene, vt = self.rules.scene, self.rules.view_transform
         if scene == "studio" and kind in ("color", "backdrop"):
-            world = rgb if kind == "color" else (app.BACKDROP_WORLD_Y,) * 3
-            return (app.object_display(colour, world, lat, vt, self._lit(lat)),
-                    app.surround_display(kind, rgb, lat, vt))
+            world = np.asarray(rgb if kind == "color" else (app.BACKDROP_WORLD_Y,) * 3, dtype=np.float64)
+            return surround.Prediction(app.object_display(colour, world, lat, vt, self._lit(lat)),
+                                       app.surround_display(kind, rgb, lat, vt), world,
+                                       app.sun_direction(lat["light_azimuth"], lat["light_elevation"]))
         if scene not in surround.SCENES or kind != "color":
-            return nan
+            return None
         obj = lat["object_id"]
-        hull = geo.object_points_camera(self._hull(obj), lat["position"], geo.quat_mul(self._q0, lat["rotation_quat"]),
-                                        lat["scale"] * self._unit[obj])
-        return surround.predicted_display(colour, hull, lat, scene, rgb, vt, self.rules.fov_deg,
-                                          lambda to_sun: self._lit(lat, to_sun))
+        return surround.predict(colour, self.posed_hull(obj, lat["rotation_quat"], lat["scale"], lat["position"]),
+                                lat, scene, rgb, vt, self.rules.fov_deg, lambda to_sun: self._lit(lat, to_sun))
+
+    def contrast_with(self, lat: dict, distractors: list[dict]) -> float:
+        """The predicted contrast of the image of latents `lat` once `distractors` (dicts with object_id,
+        rotation_quat, position, points: as latents/clutter.py draws them) stand around its object: ring
+        pixels they cover show them. NaN where the contrast is not predicted."""
+        p = self.prediction(lat)
+        if p is None or not np.isfinite(p.surround):
+            return float("nan")
+        ring = p.ring
+        if ring is None:  # a one-colour surround: its ring only matters where a distractor stands in it
+            hull = self.posed_hull(lat["object_id"], lat["rotation_quat"], lat["scale"], lat["position"])
+            rays = surround.ring_rays(hull, self.rules.fov_deg)
+            ring = surround.Ring(rays, np.full(len(rays), np.inf), np.full(len(rays), p.surround))
+        shown = []
+        for d in distractors:
+            colour = self.library.objects[d["object_id"]].colour
+            if colour is not None:
+                lit = self._lit_of(d["object_id"], d["rotation_quat"], d["position"], p.to_sun)
+                shown.append((d["points"], app.object_display(colour, p.world, lat, self.rules.view_transform, lit)))
+        return surround.with_distractors(p, ring, shown)
 
     def _lit(self, lat: dict, to_sun=None) -> float:
         """The sunlit share of the object's visible hull surface in this image (`to_sun`: the camera-frame
         direction toward the sun; default the studio's, from the light latents)."""
-        obj = lat["object_id"]
+        if to_sun is None:
+            to_sun = app.sun_direction(lat["light_azimuth"], lat["light_elevation"])
+        return self._lit_of(lat["object_id"], lat["rotation_quat"], lat["position"], to_sun)
+
+    def _lit_of(self, obj: int, quat, position, to_sun) -> float:
+        """The lit share of object `obj`'s visible hull surface posed `quat` at `position`, for a light
+        from camera-frame direction `to_sun`."""
         if obj not in self._faces:
             self._faces[obj] = app.hull_faces(self._hull(obj))
         normals, areas = self._faces[obj]
-        rot = geo.ASSET_TO_CAMERA @ geo.quat_to_matrix(geo.quat_mul(self._q0, lat["rotation_quat"]))
-        pos = np.asarray(lat["position"], dtype=np.float64)
-        if to_sun is None:
-            to_sun = app.sun_direction(lat["light_azimuth"], lat["light_elevation"])
+        rot = geo.ASSET_TO_CAMERA @ geo.quat_to_matrix(geo.quat_mul(self._q0, quat))
+        pos = np.asarray(position, dtype=np.float64)
         return app.lit_share(normals @ rot.T, areas, -pos / np.linalg.norm(pos), to_sun)
 
     def _failed_guarantee(self, out: dict) -> str | None:

@@ -245,7 +245,8 @@ CLUTTER_META = {
     "predicted_occlusion": ("float32", "share of the target's hull pixels covered by nearer distractors' hulls "
                                        "(64 px raster), decided before rendering"),
     "rejections_occlusion": ("int32", "distractor sets re-drawn because their predicted occlusion exceeded "
-                                      "max_occlusion or left the target's unoccluded part under min_visible"),
+                                      "max_occlusion, left the target's unoccluded part under min_visible or "
+                                      "its contrast under min_contrast"),
     "rejections_clutter": ("int32", "distractor draws re-done because their bounding sphere met the target's, "
                                     "another's or the near plane"),
 }

@@ -146,22 +146,28 @@ def window_irradiance(points_room: np.ndarray, normals_room: np.ndarray) -> np.n
     return WINDOW_WATTS * cos_e * cos_r / (math.pi * dist ** 2)
 
 
-def shadowed(points: np.ndarray, to_sun: np.ndarray, hull_cam: np.ndarray) -> np.ndarray:
-    """True where the ray from a point toward the sun passes through the convex hull `hull_cam`
-    (all in one frame)."""
+def ray_entry(origins: np.ndarray, dirs: np.ndarray, hull: np.ndarray) -> np.ndarray:
+    """Distance along each ray (origins (m, 3), unit directions (m, 3) or one (3,)) to where it enters the
+    convex hull of points `hull` (0 where it starts inside), inf where it misses; all in one frame."""
     from scipy.spatial import ConvexHull, QhullError
     try:
-        eq = ConvexHull(hull_cam).equations  # n . x + b <= 0 inside
+        eq = ConvexHull(hull).equations  # n . x + b <= 0 inside
     except (QhullError, ValueError):
-        return np.zeros(len(points), dtype=bool)
-    a = points @ eq[:, :3].T + eq[:, 3]  # (m, J)
-    c = eq[:, :3] @ to_sun  # (J,)
+        return np.full(len(origins), np.inf)
+    a = origins @ eq[:, :3].T + eq[:, 3]  # (m, J)
+    c = np.asarray(dirs) @ eq[:, :3].T  # (m, J) or (J,)
     with np.errstate(divide="ignore", invalid="ignore"):
         t = -a / c
     lo = np.max(np.where(c < 0, t, 0.0), axis=1, initial=0.0)
     hi = np.min(np.where(c > 0, t, np.inf), axis=1, initial=np.inf)
     parallel_out = ((np.abs(c) < 1e-12) & (a > 0)).any(1)
-    return (lo <= hi) & ~parallel_out
+    return np.where((lo <= hi) & ~parallel_out, lo, np.inf)
+
+
+def shadowed(points: np.ndarray, to_sun: np.ndarray, hull_cam: np.ndarray) -> np.ndarray:
+    """True where the ray from a point toward the sun passes through the convex hull `hull_cam`
+    (all in one frame)."""
+    return np.isfinite(ray_entry(points, to_sun, hull_cam))
 
 
 def display_many(linear_rgb: np.ndarray, view_transform: str) -> np.ndarray:
@@ -179,9 +185,9 @@ def palettes(scene: str, material: int | None) -> dict[int, np.ndarray]:
             CEILING: np.array([CEILING_RGB])}
 
 
-def ring_display(surround: Surround, scene: str, material: int | None, world_rgb, lat: dict,
-                 to_sun_level: np.ndarray, in_shadow: np.ndarray, view_transform: str) -> float:
-    """Mean predicted display luminance (0..255) over the ring's rays."""
+def ring_values(surround: Surround, scene: str, material: int | None, world_rgb, lat: dict,
+                to_sun_level: np.ndarray, in_shadow: np.ndarray, view_transform: str) -> np.ndarray:
+    """Predicted display luminance (0..255) of each ring ray's pixel."""
     env, sun = lat["env_strength"], lat["light_intensity"] / math.pi
     world = env * np.asarray(world_rgb, dtype=np.float64)
     k = surround.kind
@@ -194,7 +200,7 @@ def ring_display(surround: Surround, scene: str, material: int | None, world_rgb
         lit = world.mean() + sun * np.clip(surround.normal @ to_sun_level, 0.0, None)
         share = (world.mean() + sun * cos_sun) / np.maximum(lit, 1e-12)
         out[ground] = display_many(world[None, :] * share[ground, None], view_transform)
-        return float(out.mean())
+        return out
     pals = palettes(scene, material)
     floor_mean = pals[GROUND].mean(0)
     window = np.zeros(len(k))
@@ -210,7 +216,7 @@ def ring_display(surround: Surround, scene: str, material: int | None, world_rgb
         ambient = world if kind_ == GROUND else world * (floor_mean if kind_ == CEILING else (1 + floor_mean) / 2)
         light = ambient[None, :] + sun * cos_sun[sel][:, None] + window[sel][:, None] * np.array(WINDOW_COLOUR)
         out[sel] = display_many(pal[None, :, :] * light[:, None, :], view_transform).mean(1)
-    return float(out.mean())
+    return out
 
 
 def object_world(scene: str, material: int | None, world_rgb, lat: dict, to_sun_level: np.ndarray,
@@ -236,12 +242,36 @@ def object_world(scene: str, material: int | None, world_rgb, lat: dict, to_sun_
     return out
 
 
-def predicted_display(colour, hull_cam: np.ndarray, lat: dict, scene: str, world_rgb, view_transform: str,
-                      fov_deg: float, lit_share) -> tuple[float, float]:
-    """(object, ring) predicted display luminance (0..255) of an object of mean albedo `colour` whose
-    hull points, posed and placed, are `hull_cam` (camera frame), on a colour background `world_rgb`;
-    `lit_share(to_sun_cam)` gives the sunlit share of its visible surface. The ring is NaN where no
-    ring point falls inside the image."""
+@dataclass(frozen=True)
+class Ring:
+    """The predicted ring around the object: per ray (camera frame, from the camera) how far away what it
+    meets is (inf: the sky, a colour world, the studio's backdrop behind everything) and its display value."""
+
+    rays: np.ndarray    # (m, 3) unit, camera frame
+    depth: np.ndarray   # (m,)
+    values: np.ndarray  # (m,) 0..255
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What an image will show around its object, predicted before rendering (0..255 display luminance)."""
+
+    inside: float             # the object's mean
+    surround: float           # the ring's mean (NaN: no ring point inside the image)
+    world: np.ndarray         # the uniform world (linear RGB, before env_strength) lighting objects here
+    to_sun: np.ndarray        # camera-frame direction toward the sun
+    ring: Ring | None = None  # None where the surround is one colour (the studio): built when needed
+
+    @property
+    def contrast(self) -> float:
+        return abs(self.inside - self.surround)
+
+
+def predict(colour, hull_cam: np.ndarray, lat: dict, scene: str, world_rgb, view_transform: str,
+            fov_deg: float, lit_share) -> Prediction:
+    """The prediction for an object of mean albedo `colour` whose hull points, posed and placed, are
+    `hull_cam` (camera frame), on a colour background `world_rgb`; `lit_share(to_sun_cam)` gives the lit
+    share of its visible surface for a light from that direction."""
     rot = pitch_matrix(lat.get("camera_pitch", 0.0))
     to_sun = app.sun_direction(lat["light_azimuth"], lat["light_elevation"])  # level frame (stage.py)
     material = lat.get("ground_material", lat.get("room_material"))
@@ -250,10 +280,26 @@ def predicted_display(colour, hull_cam: np.ndarray, lat: dict, scene: str, world
     inside = app.object_display(colour, world, lat, view_transform, lit_share(rot @ to_sun))
     rays = ring_rays(hull_cam, fov_deg)
     if not len(rays):
-        return inside, float("nan")
+        return Prediction(inside, float("nan"), world, rot @ to_sun)
     hull = hull_cam @ rot  # level frame (rows: v_level = rot.T v_cam)
     sur = trace(rays @ rot, scene, lat["camera_height"], lat["env_rotation"], lat.get("shadow_catcher", 1) == 1)
     solid = (sur.kind != SKY) & (sur.kind != WINDOW)
     dark = np.zeros(len(rays), dtype=bool)
     dark[solid] = shadowed(sur.point[solid], to_sun, hull)
-    return inside, ring_display(sur, scene, material, world_rgb, lat, to_sun, dark, view_transform)
+    values = ring_values(sur, scene, material, world_rgb, lat, to_sun, dark, view_transform)
+    depth = np.where(solid, np.linalg.norm(np.nan_to_num(sur.point), axis=1), np.inf)
+    return Prediction(inside, float(values.mean()), world, rot @ to_sun, Ring(rays, depth, values))
+
+
+def with_distractors(p: Prediction, ring: Ring, distractors: list[tuple[np.ndarray, float]]) -> float:
+    """The contrast once distractors stand in the ring: `distractors` as (hull points in the camera frame,
+    predicted display value); a ray takes the value of the nearest distractor it meets before its own
+    surface. The prediction's own contrast where none is met."""
+    values, depth = ring.values.copy(), ring.depth.copy()
+    hit = False
+    for hull, value in distractors:
+        t = ray_entry(np.zeros((len(ring.rays), 3)), ring.rays, hull)
+        near = t < depth
+        values[near], depth[near] = value, t[near]
+        hit = hit or bool(near.any())
+    return abs(p.inside - float(values.mean())) if hit else p.contrast

@@ -6,7 +6,8 @@ draw kept: the model's accuracy, predicted meta/predicted_contrast against measu
 and at the default --min-contrast 10 (how many images the pixels still show under 10/255).
 Prints a table and writes JSON.
 
-    python benchmarks/scene_contrast.py --n 150 --out benchmarks/results/scene_contrast.json
+    python benchmarks/scene_contrast.py --n 150 --out benchmarks/results/scene_contrast.json \
+        --plot docs/images/scene_contrast.png
     python benchmarks/scene_contrast.py --n 150 --scenes studio,ground --distractors 3 \
         --out benchmarks/results/scene_contrast_distractors.json
 """
@@ -107,6 +108,33 @@ def fmt(e: dict) -> str:
     return f"bias {e['bias']:+.1f}, median |e| {e['median_abs']:.1f}, corr {e['correlation']:.2f}"
 
 
+def plot(result: dict, path: Path) -> None:
+    """Per template (guarantee off): predicted against measured contrast, and the surround alone."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    rows = [r for r in result["rows"] if r["min_contrast"] == 0]
+    fig, axes = plt.subplots(2, len(rows), figsize=(3.2 * len(rows), 6.4), squeeze=False)
+    for k, r in enumerate(rows):
+        pred = np.array([i["predicted"] for i in r["images"]], dtype=float)
+        meas = np.array([i["measured"] for i in r["images"]], dtype=float)
+        pairs = [(np.abs(pred[:, 0] - pred[:, 1]), np.abs(meas[:, 0] - meas[:, 1]), "contrast"),
+                 (pred[:, 1], meas[:, 1], "surround (ring)")]
+        for j, (x, y, what) in enumerate(pairs):
+            ax = axes[j, k]
+            ax.scatter(x, y, s=6, alpha=0.6)
+            hi = float(np.nanmax([np.nanmax(x), np.nanmax(y), 1.0]))
+            ax.plot([0, hi], [0, hi], "k--", lw=0.8)
+            if what == "contrast":
+                ax.axvline(10, color="r", lw=0.6)
+                ax.axhline(10, color="r", lw=0.6)
+            ax.set_title(f"{r['scene']}: {what}", fontsize=9)
+            ax.set_xlabel("predicted /255", fontsize=8)
+            ax.set_ylabel("measured /255", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=150)
@@ -117,9 +145,14 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--distractors", type=int, default=0, help="distractors per image (their ring pixels count)")
     ap.add_argument("--limits", default="0,10", help="the --min-contrast values to render with")
+    ap.add_argument("--plot", type=Path, help="also save predicted-against-measured scatter plots (PNG)")
+    ap.add_argument("--plot-only", action="store_true", help="draw --plot from the existing --out JSON")
     ap.add_argument("--out", default="benchmarks/results/scene_contrast.json")
     ap.add_argument("--keep", type=Path, help="render into this folder and keep the datasets (default: a temporary one)")
     a = ap.parse_args()
+    if a.plot_only:
+        plot(json.loads(Path(a.out).read_text()), a.plot)
+        return
     rows = []
     print(f"{'scene':>7} {'limit':>6} {'n':>5} {'corr':>5} {'med|e|':>7} {'bias':>6} {'meas<10':>8} "
           f"{'<10 & pred>=10':>15} {'re-draws':>9} {'s':>6}")
@@ -142,6 +175,8 @@ def main():
               "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "rows": rows}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     Path(a.out).write_text(json.dumps(result, indent=1))
+    if a.plot:
+        plot(result, a.plot)
 
 
 if __name__ == "__main__":

@@ -47,9 +47,30 @@ def test_rays_meet_the_ground_the_sky_the_walls_and_the_window():
     assert room.kind.tolist() == [sr.GROUND, sr.CEILING, sr.WINDOW, sr.WALL]
     assert np.allclose(room.point[1], (0, ROOM_HEIGHT - h, 0))
     assert np.allclose(room.point[2], (0, 0, ROOM_HALF_WIDTH))
-    turned = sr.trace(np.array([_unit(0, 0, 1)]), "room", h, math.pi / 2)  # the camera turned to a side wall
-    assert turned.kind.tolist() == [sr.WALL]
-    assert np.allclose(turned.normal[0], (0, 0, -1))  # the wall faces the camera
+    turned = sr.trace(np.array([_unit(0, 0, 1), _unit(1, 0, 0)]), "room", h, math.pi / 2)
+    assert turned.kind.tolist() == [sr.WALL, sr.WINDOW]  # turned left by 90 deg: the window is on the right
+    assert np.allclose(turned.normal[0], (0, 0, -1))  # the wall ahead faces the camera
+    assert sr.trace(np.array([_unit(-1, 0, 0)]), "room", h, -math.pi / 2).kind.tolist() == [sr.WINDOW]
+
+
+def test_a_pitched_camera_sees_the_horizon_where_ground_py_puts_it():
+    from latentscape.latents.ground import horizon_v
+    fov = 40.0
+    for pitch in (-0.3, 0.2):
+        v = horizon_v(pitch, fov)
+        t = math.tan(math.radians(fov / 2))
+        cam = np.array([_unit(0.3 * t, (v + 0.02) * t, 1), _unit(0.3 * t, (v - 0.02) * t, 1)])
+        kinds = sr.trace(cam @ sr.pitch_matrix(pitch), "ground", 1.0, 0.0).kind.tolist()
+        assert kinds == [sr.SKY, sr.GROUND], pitch
+
+
+def test_ray_entry_from_inside_behind_and_past_a_hull():
+    cube = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (4, 6)], dtype=float)
+    rays = np.array([_unit(0, 0, 1), _unit(0, 0, -1), _unit(1, 0, 0)])
+    assert sr.ray_entry(np.zeros((3, 3)), rays, cube).tolist() == [4.0, np.inf, np.inf]
+    assert sr.ray_entry(np.array([[0.0, 0.0, 5.0]]), _unit(1, 0, 0), cube).tolist() == [0.0]  # starts inside
+    flat = cube * np.array([1.0, 0.0, 1.0])  # no volume: nothing to meet
+    assert sr.ray_entry(np.zeros((1, 3)), rays[:1], flat).tolist() == [np.inf]
 
 
 def test_the_object_shadows_the_ground_where_the_sun_is_behind_it():
@@ -200,9 +221,27 @@ def test_a_distractor_in_the_ring_changes_the_prediction_and_one_far_away_does_n
 
 @pytest.mark.parametrize("scene", ["studio", "ground", "room"])
 def test_the_contrast_guarantee_counts_the_distractors_in_the_ring(scene):
-    sampler = resolve(_spec(scene, n=120, min_contrast=10.0, distractors=(3,))).sampler
+    # min_visible 0 and no occlusion limit: a distractor set is re-drawn only for the contrast
+    sampler = resolve(_spec(scene, n=120, min_contrast=10.0, min_visible=0.0, distractors=(3,))).sampler
+    in_ring = redrawn = 0
     for i in range(120):
         out = sampler.sample(i)
         assert out["predicted_contrast"] >= 10.0
         target = {k: v for k, v in out.items() if k != "distractors"}
         assert out["predicted_contrast"] == sampler.contrast_with(target, out["distractors"])
+        in_ring += out["predicted_contrast"] != sampler.prediction(target).contrast
+        redrawn += out["rejections_occlusion"]
+    assert in_ring > 10 and redrawn > 0  # distractors stood in rings, and some sets had to go
+
+
+@pytest.mark.parametrize("scene", ["ground", "room"])
+def test_on_a_ground_the_scene_is_a_lever_of_the_contrast_guarantee(scene):
+    # background and lighting fixed: only the camera and the materials (and so the position) can move the
+    # object away from a surround like it
+    lights = tuple((k, Dist(kind="fixed", value=v)) for k, v in (("light_azimuth", -0.6), ("light_elevation", 0.6),
+                   ("light_intensity", 3.0), ("light_temperature", 6500.0), ("env_strength", 1.0)))
+    spec = _spec(scene, n=80, min_contrast=10.0, distributions=(("background_id", Dist(kind="fixed", value=0)),
+                                                                 *lights))
+    lat = resolve(spec).sampler.sample_range(0, 80)
+    assert lat["predicted_contrast"].min() >= 10.0
+    assert lat["rejections_contrast"].sum() > 0

@@ -49,9 +49,9 @@ class DesignSampler:
                         "lighting": _LIGHTS, "background": ("background_id", "env_rotation"),
                         SCENE_GROUP: tuple(s.scene_names)}
         self._all = GROUPS + ((SCENE_GROUP,) if s.scene_names else ())  # a template's own latents are drawn too
-        # on a ground the camera's height and pitch decide whether the object fits: they are levers as well
-        self._levers_of = {c: g + ((SCENE_GROUP,) if s._grounded and c != "contrast" else ())
-                           for c, g in _LEVERS.items()}
+        # on a ground the camera's height and pitch decide whether the object fits and what surrounds it, the
+        # materials what surrounds it: the scene group is a lever of every rule there
+        self._levers_of = {c: g + ((SCENE_GROUP,) if s._grounded else ()) for c, g in _LEVERS.items()}
         if design.kind == "pairs":
             self._check_differ()
         if s.clutter is not None and s._grounded and design.kind == "sweep" and design.level_names[0] in CAMERA:

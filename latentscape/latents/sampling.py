@@ -81,7 +81,9 @@ class LatentSampler:
         self._region = placement.region_axes(rules.region) if rules.region is not None else None
         self.scene_names = [k for k in SCENE_LATENTS if k in dists]  # stored only where the template takes them
         self._order = ORDER[:-1] + (SCENE_GROUP, "position") if self.scene_names else ORDER
-        self._redraw = {**REDRAW, "visible": REDRAW["visible"] + (SCENE_GROUP,)} if self._grounded else REDRAW
+        # on a ground the camera's height and pitch, and the materials, change both what the object covers and
+        # what surrounds it: the scene group is a lever of both guarantees there
+        self._redraw = {c: g + (SCENE_GROUP,) for c, g in REDRAW.items()} if self._grounded else REDRAW
         self._check_fixed_guarantees()
         self.clutter = (ClutterSampler(self, rules.distractors, rules.max_occlusion, rules.distractor_pool)
                         if max(rules.distractors) > 0 else None)
@@ -313,8 +315,11 @@ class LatentSampler:
     def _check_fixed_guarantees(self) -> None:
         """Where a guarantee fails for an object and none of the groups it would re-draw varies,
         stop now (before anything is rendered) with one line naming every such object."""
-        for cause, flag, lever in (("visible", self.rules.min_visible, "pose, position or scale"),
-                                   ("contrast", self.rules.min_contrast, "background or lighting")):
+        g = self._grounded
+        for cause, flag, lever in (("visible", self.rules.min_visible,
+                                    "pose, position, scale or the scene" if g else "pose, position or scale"),
+                                   ("contrast", self.rules.min_contrast,
+                                    "background, lighting or the scene" if g else "background or lighting")):
             if flag <= 0 or any(g in self._varying for g in self._redraw[cause]):
                 continue
             bad = []

@@ -233,7 +233,8 @@ META = {
     "rejections_visible": ("int32", "draws re-done because the object's hull covered under min_visible of the image"),
     "rejections_contrast": ("int32", "draws re-done because the predicted contrast was under min_contrast"),
     "predicted_visible": ("float32", "share of the image the object's convex hull covers (NaN: no hull measured)"),
-    "predicted_contrast": ("float32", "predicted object-to-surround luminance difference, /255 (NaN: an HDRI)"),
+    "predicted_contrast": ("float32", "predicted object-to-surround luminance difference, /255, distractors in the "
+                                     "surround counted (NaN: an HDRI background, a user's .blend)"),
     "size_m": ("float64", "the object's longest side before `scale`, metres (1 with --size unit)"),
     "render_seed": ("int64", "Cycles seed of the image"),
 }

@@ -34,7 +34,8 @@ from latentscape.latents.surfaces import (CEILING_RGB, GROUND_HALF_SIZE, GROUND_
                                          WINDOW_WATTS)
 from latentscape.latents import appearance as app
 
-RING_OFFSET = 0.03  # image units ([-1, 1] across): the 3-px ring's middle at ~224 px
+RING_OFFSET = 0.03  # image units ([-1, 1] across): the 3-px ring's middle at 100 px, its outer edge at 200
+# (independent of the resolution, so that latents do not depend on it)
 RING_POINTS = 48
 WINDOW_GAIN = 0.93  # Cycles' window light over the point-source model: 0.79-0.97 on the floor, 0.93 median
 # (benchmarks/surface_albedo.py; the model over-states it within 2 m of the window, where its extent shows)
@@ -96,6 +97,12 @@ def trace(rays_level: np.ndarray, scene: str, camera_height: float, env_rotation
     if scene != "room":
         raise ValueError(f"no surround model for scene {scene!r}; it has: hdri, ground, room")
     return _trace_room(rays_level, camera_height, env_rotation)
+
+
+def _exposure(env_strength: float) -> float:
+    """What the image is scaled by (the stage applies env_strength as exposure, down to 1e-3): the
+    window light, a light of its own, is scaled by it too."""
+    return env_strength if env_strength > 1e-3 else 1.0
 
 
 def _to_world(v: np.ndarray, env_rotation: float) -> np.ndarray:
@@ -190,6 +197,7 @@ def ring_values(surround: Surround, scene: str, material: int | None, world_rgb,
     """Predicted display luminance (0..255) of each ring ray's pixel."""
     env, sun = lat["env_strength"], lat["light_intensity"] / math.pi
     world = env * np.asarray(world_rgb, dtype=np.float64)
+    sun_on_floor = sun * max(0.0, float(to_sun_level[1]))
     k = surround.kind
     cos_sun = np.clip(surround.normal @ to_sun_level, 0.0, None) * ~in_shadow
     out = np.empty(len(k))
@@ -208,12 +216,13 @@ def ring_values(surround: Surround, scene: str, material: int | None, world_rgb,
         h = lat["camera_height"]
         rot = lat["env_rotation"]
         pts = _to_world(np.nan_to_num(surround.point), rot) + np.array([0.0, h, 0.0])
-        window = env * WINDOW_GAIN * window_irradiance(pts, _to_world(surround.normal, rot)) / math.pi
+        window = _exposure(env) * WINDOW_GAIN * window_irradiance(pts, _to_world(surround.normal, rot)) / math.pi
     for kind_, pal in pals.items():
         sel = k == kind_
         if not sel.any():
             continue
-        ambient = world if kind_ == GROUND else world * (floor_mean if kind_ == CEILING else (1 + floor_mean) / 2)
+        floor_light = floor_mean * (world + sun_on_floor)  # walls and ceiling see the lit floor below them
+        ambient = world if kind_ == GROUND else floor_light if kind_ == CEILING else (world + floor_light) / 2
         light = ambient[None, :] + sun * cos_sun[sel][:, None] + window[sel][:, None] * np.array(WINDOW_COLOUR)
         out[sel] = display_many(pal[None, :, :] * light[:, None, :], view_transform).mean(1)
     return out
@@ -238,7 +247,7 @@ def object_world(scene: str, material: int | None, world_rgb, lat: dict, to_sun_
         toward /= np.linalg.norm(toward)
         e = window_irradiance(p, toward[None, :])[0]  # on a surface facing the window
         lit = window_lit(_from_world(toward[None, :], lat["env_rotation"])[0])
-        out = out + WINDOW_GAIN * e * lit / math.pi / app.K_AMBIENT * np.array(WINDOW_COLOUR)
+        out = out + _exposure(env) / env * WINDOW_GAIN * e * lit / math.pi / app.K_AMBIENT * np.array(WINDOW_COLOUR)
     return out
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from latentscape.api import render
 from latentscape.config import DatasetSpec, RenderSettings
+from latentscape.errors import SamplingError
 from latentscape.dataset.fidelity import LUMA, ring
 from latentscape.dataset.reader import DatasetReader
 from latentscape.latents import appearance as app
@@ -245,3 +246,13 @@ def test_on_a_ground_the_scene_is_a_lever_of_the_contrast_guarantee(scene):
     lat = resolve(spec).sampler.sample_range(0, 80)
     assert lat["predicted_contrast"].min() >= 10.0
     assert lat["rejections_contrast"].sum() > 0
+
+
+def test_an_image_no_lever_can_fix_stops_in_one_line_naming_the_levers(tmp_path):
+    # pose and position vary (the fixed-draw check passes), background, lighting and the scene do not
+    spec = _spec("ground", n=200, shard_size=200, min_contrast=10.0, vary=("pose", "position", "category",
+                                                                           "identity"), categories=("sphere", "cube",
+                                                                                                    "monkey"))
+    with pytest.raises(SamplingError, match=r"image \d+: object '\w+' stands [\d.]+/255 .*nothing that could fix it "
+                                            r"varies \(background, lighting, scene\)"):
+        resolve(spec).sampler.sample_range(0, 200)

@@ -101,8 +101,11 @@ class LatentSampler:
                 break
             counts[cause] += 1
             groups = [g for g in self._redraw[cause] if g in self._varying]
-            if not groups:  # only reached if _check_fixed_guarantees missed a case
-                raise SamplingError(f"image {index}: {self._failure_text(cause, out)}")
+            if not groups:  # the fixed draw passed the check, this image's varying latents do not
+                levers = ", ".join(self._redraw[cause])
+                raise SamplingError(f"image {index}: {self._failure_text(cause, out)}, and nothing that could fix "
+                                    f"it varies ({levers}); let one vary, leave the object out (--categories), "
+                                    f"or lower the limit")
             self._draw(rng, out, index, groups)
         else:
             raise SamplingError(f"image {index}: no draw in {MAX_REJECTIONS} met the guarantees "

@@ -27,7 +27,7 @@ import numpy as np
 from latentscape.api import render
 from latentscape.config import DatasetSpec, RenderSettings
 from latentscape.dataset.reader import DatasetReader
-from latentscape.dataset.fidelity import LUMA, ring
+from latentscape.dataset.fidelity import object_and_ring
 from latentscape.latents.distributions import Dist
 from latentscape.resolve import resolve
 
@@ -71,14 +71,7 @@ MATERIALS = ("ground_material", "room_material", "shadow_catcher")
 
 def measured_parts(reader, n: int) -> np.ndarray:
     """(n, 2): mean display luminance of each image's object pixels and of the 3-px ring around them."""
-    out = np.full((n, 2), np.nan)
-    for i in range(n):
-        img, mask = reader.image(i), reader.mask(i)
-        lum = img.astype(np.float64) @ LUMA
-        obj, around = mask == 255, ring(mask > 127)
-        if obj.any() and around.any():
-            out[i] = lum[obj].mean(), lum[around].mean()
-    return out
+    return np.array([object_and_ring(reader.image(i), reader.mask(i)) for i in range(n)])
 
 
 def predicted(spec, lat: dict) -> np.ndarray:

@@ -12,7 +12,7 @@ import pytest
 from latentscape.api import render
 from latentscape.config import DatasetSpec, RenderSettings
 from latentscape.errors import SamplingError
-from latentscape.dataset.fidelity import LUMA, ring
+from latentscape.dataset.fidelity import object_and_ring
 from latentscape.dataset.reader import DatasetReader
 from latentscape.latents import appearance as app
 from latentscape.latents import surround as sr
@@ -152,14 +152,7 @@ def test_the_stored_albedo_and_window_gain_match_blender():
 
 
 def _measured(reader, n: int) -> np.ndarray:
-    out = np.full((n, 2), np.nan)
-    for i in range(n):
-        lum = reader.image(i).astype(np.float64) @ LUMA
-        mask = reader.mask(i)
-        obj, around = mask == 255, ring(mask > 127)
-        if obj.any() and around.any():
-            out[i] = lum[obj].mean(), lum[around].mean()
-    return out
+    return np.array([object_and_ring(reader.image(i), reader.mask(i)) for i in range(n)])
 
 
 @pytest.mark.parametrize("scene", ["hdri", "ground", "room"])

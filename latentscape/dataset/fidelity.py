@@ -45,11 +45,17 @@ def image_fidelity(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     if not obj.any():
         return float("nan"), float("nan")
     clipped = float((image[obj] >= CLIP_LEVEL).all(-1).mean())
-    around = ring(mask > 127)
-    if not around.any():
-        return clipped, float("nan")
+    inside, around = object_and_ring(image, mask)
+    return clipped, float(abs(inside - around))
+
+
+def object_and_ring(image: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Mean 0..255 luminance of the object's pixels (mask 255) and of the 3-px ring around them, the
+    two sides of the contrast; NaN for a side with no pixel."""
+    obj, around = mask == 255, ring(mask > 127)
     lum = image.astype(np.float64) @ LUMA
-    return clipped, float(abs(lum[obj].mean() - lum[around].mean()))
+    return (float(lum[obj].mean()) if obj.any() else float("nan"),
+            float(lum[around].mean()) if around.any() else float("nan"))
 
 
 def measure(root, limit: int | None = None) -> dict:

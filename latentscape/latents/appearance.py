@@ -89,6 +89,12 @@ def display_rgb_luminance(linear_rgb, view_transform: str) -> float:
     return float(np.dot([display_luminance(float(c), view_transform) for c in linear_rgb], LUMA))
 
 
+def display_rgb_luminances(linear_rgb, view_transform: str) -> np.ndarray:
+    """`display_rgb_luminance` of many linear colours (..., 3) at once."""
+    x = np.log(np.maximum(np.asarray(linear_rgb, dtype=np.float64), 1e-9))
+    return np.interp(x, _LOG_X, DISPLAY_CURVE[view_transform]) @ np.array(LUMA)
+
+
 def object_display(albedo, world_rgb, lat: dict, view_transform: str, lit: float | None = None) -> float:
     """Predicted mean display luminance of an object of mean linear colour `albedo`; `lit` =
     lit_share of its visible surface (default: a sphere's, from the sun's angle to the view)."""

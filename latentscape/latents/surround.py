@@ -177,12 +177,6 @@ def shadowed(points: np.ndarray, to_sun: np.ndarray, hull_cam: np.ndarray) -> np
     return np.isfinite(ray_entry(points, to_sun, hull_cam))
 
 
-def display_many(linear_rgb: np.ndarray, view_transform: str) -> np.ndarray:
-    """0..255 displayed luminance of many linear colours (..., 3): the curve per channel, then Rec. 709."""
-    x = np.log(np.maximum(np.asarray(linear_rgb, dtype=np.float64), 1e-9))
-    return np.interp(x, app._LOG_X, app.DISPLAY_CURVE[view_transform]) @ np.array(app.LUMA)
-
-
 def palettes(scene: str, material: int | None) -> dict[int, np.ndarray]:
     """Per surface kind, its albedo palette (k, 3) in template `scene` with material index `material`."""
     if scene == "ground":
@@ -202,15 +196,15 @@ def ring_values(surround: Surround, scene: str, material: int | None, world_rgb,
     cos_sun = np.clip(surround.normal @ to_sun_level, 0.0, None) * ~in_shadow
     out = np.empty(len(k))
     sky = (k == SKY) | (k == WINDOW)
-    out[sky] = display_many(world, view_transform)
+    out[sky] = app.display_rgb_luminances(world, view_transform)
     ground = k == GROUND
     if scene == "hdri":  # the catcher: the world colour, times the light left in the object's shadow
         lit = world.mean() + sun * np.clip(surround.normal @ to_sun_level, 0.0, None)
         share = (world.mean() + sun * cos_sun) / np.maximum(lit, 1e-12)
-        out[ground] = display_many(world[None, :] * share[ground, None], view_transform)
+        out[ground] = app.display_rgb_luminances(world[None, :] * share[ground, None], view_transform)
         return out
     pals = palettes(scene, material)
-    floor_mean = pals[GROUND].mean(0)
+    floor_light = pals[GROUND].mean(0) * (world + sun_on_floor)  # walls and ceiling see the lit floor below them
     window = np.zeros(len(k))
     if scene == "room":
         h = lat["camera_height"]
@@ -221,10 +215,9 @@ def ring_values(surround: Surround, scene: str, material: int | None, world_rgb,
         sel = k == kind_
         if not sel.any():
             continue
-        floor_light = floor_mean * (world + sun_on_floor)  # walls and ceiling see the lit floor below them
         ambient = world if kind_ == GROUND else floor_light if kind_ == CEILING else (world + floor_light) / 2
         light = ambient[None, :] + sun * cos_sun[sel][:, None] + window[sel][:, None] * np.array(WINDOW_COLOUR)
-        out[sel] = display_many(pal[None, :, :] * light[:, None, :], view_transform).mean(1)
+        out[sel] = app.display_rgb_luminances(pal[None, :, :] * light[:, None, :], view_transform).mean(1)
     return out
 
 

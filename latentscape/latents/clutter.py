@@ -94,16 +94,18 @@ class ClutterSampler:
         need = self.shapes.rules.min_visible
         if need > 0 and np.isfinite(lat["predicted_visible"]) and lat["predicted_visible"] * (1 - occ) < need:
             return occ, None, False
-        if not placed or not np.isfinite(lat.get("predicted_contrast", np.nan)):
+        if not placed or target["ring"] is None:
             return occ, None, True
-        c = self.shapes.contrast_with(lat, placed)  # stored as the image's prediction, guarantee on or off
+        c = self.shapes.contrast_with(lat, placed, target["ring"])  # the image's prediction, guarantee on or off
         return occ, c, not c < self.shapes.rules.min_contrast
 
     def _target(self, lat: dict) -> dict:
         s = self.shapes
         obj, scale, pos = lat["object_id"], lat["scale"], np.asarray(lat["position"], dtype=np.float64)
+        # the contrast's side of the target (its prediction and ring), once for every set tried around it
+        ring = s.surround_ring(lat) if np.isfinite(lat.get("predicted_contrast", np.nan)) else None
         return {"position": pos, "radius": s.radius(obj, scale),
-                "points": s.posed_hull(obj, lat["rotation_quat"], scale, pos)}
+                "points": s.posed_hull(obj, lat["rotation_quat"], scale, pos), "ring": ring}
 
     def _place_all(self, rng, count: int, targets: list[dict], lats: list[dict], index: int) -> tuple[list[dict], int]:
         placed, redraws = [], 0

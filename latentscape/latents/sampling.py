@@ -252,18 +252,29 @@ class LatentSampler:
         return surround.predict(colour, self.posed_hull(obj, lat["rotation_quat"], lat["scale"], lat["position"]),
                                 lat, scene, rgb, vt, self.rules.fov_deg, lambda to_sun: self._lit(lat, to_sun))
 
-    def contrast_with(self, lat: dict, distractors: list[dict]) -> float:
-        """The predicted contrast of the image of latents `lat` once `distractors` (dicts with object_id,
-        rotation_quat, position, points: as latents/clutter.py draws them) stand around its object: ring
-        pixels they cover show them. NaN where the contrast is not predicted."""
+    def surround_ring(self, lat: dict) -> tuple[surround.Prediction, surround.Ring] | None:
+        """The prediction for the image of latents `lat` and its ring (built for a one-colour surround too):
+        what `contrast_with` needs of the target, the same for every distractor set tried around it. None
+        where the contrast is not predicted."""
         p = self.prediction(lat)
         if p is None or not np.isfinite(p.surround):
-            return float("nan")
+            return None
         ring = p.ring
         if ring is None:  # a one-colour surround: its ring only matters where a distractor stands in it
             hull = self.posed_hull(lat["object_id"], lat["rotation_quat"], lat["scale"], lat["position"])
             rays = surround.ring_rays(hull, self.rules.fov_deg)
             ring = surround.Ring(rays, np.full(len(rays), np.inf), np.full(len(rays), p.surround))
+        return p, ring
+
+    def contrast_with(self, lat: dict, distractors: list[dict], target=None) -> float:
+        """The predicted contrast of the image of latents `lat` once `distractors` (dicts with object_id,
+        rotation_quat, position, points: as latents/clutter.py draws them) stand around its object: ring
+        pixels they cover show them. `target`: `surround_ring(lat)` where the caller kept it. NaN where
+        the contrast is not predicted."""
+        target = self.surround_ring(lat) if target is None else target
+        if target is None:
+            return float("nan")
+        p, ring = target
         shown = []
         for d in distractors:
             colour = self.library.objects[d["object_id"]].colour

@@ -473,7 +473,7 @@ class LatentSampler:
         the position's y puts the lowest hull point on the ground. Designed datasets call this too."""
         unit = self._unit[obj]
         quat = placement.stand_quat(level_quat, self._q0, camera_pitch)
-        rel = geo.object_points_camera(self._hull(obj), np.zeros(3), geo.quat_mul(self._q0, quat), scale * unit)
+        rel = self.posed_hull(obj, quat, scale, np.zeros(3))
         if self.rules.position_mode == "image":
             x, _, z = unit * c * geo.ray_direction(a, 0.0, self.rules.fov_deg)
         else:
